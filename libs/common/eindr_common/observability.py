@@ -131,8 +131,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            route_path = getattr(route, "path", None) or scope.get("eindr.route") or "unmatched"
+            # A proxy sets "eindr.route" to label by upstream route instead of its catch-all.
+            route_path = scope.get("eindr.route") or getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
             status = status_holder[0]
             REQUESTS.labels(self.service, method, route_path, str(status)).inc()

@@ -1,0 +1,82 @@
+"""Gateway overhead: ``GET /v1/users/me`` through the gateway vs. straight at the users
+service, same run, same concurrency (32), measured with wrk (a C load generator, so the
+client costs little of the machine's two cores).
+
+Prints a Markdown table row per path and the ratio; ``scripts/bench.py`` appends them to
+docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from eindr_common.identity import Principal, mint_internal_token
+from eindr_common.localstack import free_port, start_postgres, start_redis
+from eindr_common.testing import TEST_SECRET, ServiceProcess
+from eindr_gateway.devtoken import emulator_token
+
+DURATION_S = 15
+CONNECTIONS = 32
+
+
+def _wrk(url: str, token: str) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION_S}s", "--latency", "-H", f"Authorization: Bearer {token}", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(m.group(1)) * unit[m.group(2)]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": latency("50"), "p99": latency("99"), "errors": int(non2xx.group(1)) if non2xx else 0}
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="eindr-bench-") as tmp:
+        pg, db_url = start_postgres(Path(tmp) / "pg")
+        redis_proc, redis_url = start_redis(Path(tmp) / "redis")
+        env = {"EINDR_ENV": "test", "EINDR_DATABASE_URL": db_url, "EINDR_REDIS_URL": redis_url,
+               "EINDR_INTERNAL_TOKEN_SECRET": TEST_SECRET, "EINDR_MIGRATE_ON_START": "true", "EINDR_LOG_LEVEL": "WARNING"}
+        users = ServiceProcess("users", "eindr_users.app:create_app", env).start()
+        gateway = ServiceProcess("gateway", "eindr_gateway.app:create_app", {
+            **env, "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099", "EINDR_FIREBASE_PROJECT_ID": "eindr-bench",
+            "EINDR_GATEWAY_SERVICE_URLS": f'{{"users": "{users.url}"}}',
+            "EINDR_GATEWAY_RATE_LIMITS": '{"free": "100000000/minute", "premium": "100000000/minute"}',
+            "EINDR_GATEWAY_ANONYMOUS_RATE_LIMIT": "100000000/minute",
+        }).start()
+        try:
+            firebase_token = emulator_token("bench-user", "eindr-bench", ttl_s=3600)
+            # Provision the profile once so both paths read the same cached row.
+            httpx.get(gateway.url + "/v1/users/me", headers={"authorization": f"Bearer {firebase_token}"}).raise_for_status()
+            internal = mint_internal_token(Principal(uid="bench-user"), "users", TEST_SECRET, ttl_s=60)
+            _wrk(users.url + "/v1/users/me", internal)  # warm-up
+            direct = _wrk(users.url + "/v1/users/me", mint_internal_token(Principal(uid="bench-user"), "users", TEST_SECRET, ttl_s=60))
+            through = _wrk(gateway.url + "/v1/users/me", firebase_token)
+        finally:
+            gateway.stop()
+            users.stop()
+            redis_proc.terminate()
+            pg.cleanup()
+    ratio = through["rps"] / direct["rps"]
+    added_p50 = through["p50"] - direct["p50"]
+    print(f"| path | req/s | p50 ms | p99 ms | non-2xx |")
+    print(f"|---|---|---|---|---|")
+    print(f"| users direct | {direct['rps']:.0f} | {direct['p50']:.2f} | {direct['p99']:.2f} | {direct['errors']} |")
+    print(f"| through gateway | {through['rps']:.0f} | {through['p50']:.2f} | {through['p99']:.2f} | {through['errors']} |")
+    print(f"\nthroughput kept: {ratio:.0%} (target ≥ 70%); added p50: {added_p50:.2f} ms (target ≤ 1 ms); "
+          f"concurrency {CONNECTIONS}, {DURATION_S} s each, wrk -t2")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The gateway: the only component the mobile and web clients talk to."""

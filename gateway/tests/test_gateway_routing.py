@@ -1,0 +1,127 @@
+"""Rate limits, feature locks, routing failures, size limits and the merged OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import httpx
+import redis
+
+from eindr_common.identity import plan_key
+from eindr_common.testing import auth_headers, new_uid
+
+from conftest import gateway_env
+
+
+def test_rate_limit_reaches_429_with_headers_and_resets(start_service, users_service, certs_url, account):
+    gw = start_service(
+        "gateway-limited", "eindr_gateway.app:create_app",
+        env=gateway_env(users_service.url, certs_url[0], EINDR_GATEWAY_RATE_LIMITS=json.dumps({"free": "3 per 3 seconds", "premium": "100/minute"})),
+    )
+    headers = {"authorization": "Bearer " + account()[1]}
+    statuses = [httpx.get(gw.url + "/v1/users/me", headers=headers).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    limited = httpx.get(gw.url + "/v1/users/me", headers=headers)
+    assert limited.status_code == 429
+    assert limited.headers["content-type"] == "application/problem+json"
+    assert limited.json()["code"] == "rate_limited"
+    assert int(limited.headers["retry-after"]) >= 1
+    assert limited.headers["ratelimit-policy"] == '"plan-free";q=3;w=3'
+    assert limited.headers["ratelimit"].startswith('"plan-free";r=0;')
+    # Another user has their own budget.
+    other = {"authorization": "Bearer " + account()[1]}
+    assert httpx.get(gw.url + "/v1/users/me", headers=other).status_code == 200
+    time.sleep(int(limited.headers["retry-after"]) + 0.5)
+    assert httpx.get(gw.url + "/v1/users/me", headers=headers).status_code == 200
+
+
+def test_feature_lock_is_403_with_the_plan_that_unlocks_it(gateway, signer, redis_url):
+    uid = new_uid()
+    headers = {"authorization": "Bearer " + signer.token(uid)}
+    r = httpx.get(gateway.url + "/v1/calendar/connections", headers=headers)
+    assert r.status_code == 403
+    body = r.json()
+    assert body["code"] == "feature_locked"
+    assert body["feature"] == "calendar_sync" and body["required_plan"] == "premium"
+    # Premium passes the lock (and meets a calendar service that is not running: 503).
+    redis.Redis.from_url(redis_url).set(plan_key(uid), "premium")
+    r = httpx.get(gateway.url + "/v1/calendar/connections", headers=headers)
+    assert r.status_code == 503 and r.json()["code"] == "service_unavailable"
+
+
+def test_unknown_domain_is_404(gateway, signer):
+    r = httpx.get(gateway.url + "/v1/nothing-here/x", headers={"authorization": "Bearer " + signer.token(new_uid())})
+    assert r.status_code == 404 and r.json()["code"] == "route_not_found"
+
+
+def test_body_over_the_route_limit_is_413(gateway, signer):
+    headers = {"authorization": "Bearer " + signer.token(new_uid()), "content-type": "application/json"}
+    r = httpx.patch(gateway.url + "/v1/users/me", headers=headers, content=b'{"display_name":"' + b"x" * (1024 * 1024 + 10) + b'"}')
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+
+    def chunks():  # no Content-Length: the limit is enforced while streaming
+        for _ in range(20):
+            yield b"x" * 100_000
+
+    r = httpx.patch(gateway.url + "/v1/users/me", headers=headers, content=chunks())
+    assert r.status_code == 413
+
+
+def test_service_down_is_503_and_recovers(start_service, certs_url, signer, account):
+    users = start_service("users-flaky", "eindr_users.app:create_app")
+    gw = start_service("gateway-flaky", "eindr_gateway.app:create_app", env=gateway_env(users.url, certs_url[0]))
+    headers = {"authorization": "Bearer " + account()[1]}
+    assert httpx.get(gw.url + "/v1/users/me", headers=headers).status_code == 200
+    users.stop()
+    down = httpx.get(gw.url + "/v1/users/me", headers=headers)
+    assert down.status_code == 503
+    assert down.headers["content-type"] == "application/problem+json"
+    assert down.json()["code"] == "service_unavailable"
+    users.start()
+    assert httpx.get(gw.url + "/v1/users/me", headers=headers).status_code == 200
+
+
+def test_slow_service_is_504(start_service, certs_url, signer):
+    # A TCP peer that accepts and never answers: the upstream read timeout must fire.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()), daemon=True).start()
+    port = silent.getsockname()[1]
+    gw = start_service(
+        "gateway-slow", "eindr_gateway.app:create_app",
+        env=gateway_env(f"http://127.0.0.1:{port}", certs_url[0], EINDR_GATEWAY_UPSTREAM_READ_TIMEOUT_S="1"),
+    )
+    r = httpx.get(gw.url + "/v1/users/me", headers={"authorization": "Bearer " + signer.token(new_uid())}, timeout=10)
+    assert r.status_code == 504 and r.json()["code"] == "upstream_timeout"
+    silent.close()
+
+
+def test_services_refuse_requests_without_the_internal_token(users_service):
+    assert httpx.get(users_service.url + "/v1/users/me").status_code == 401
+    # A token minted for another service does not open this one.
+    r = httpx.get(users_service.url + "/v1/users/me", headers=auth_headers("alice", "auth"))
+    assert r.status_code == 401 and r.json()["code"] == "invalid_internal_token"
+    # Nor does a bare user-id header.
+    assert httpx.get(users_service.url + "/v1/users/me", headers={"x-user-id": "alice"}).status_code == 401
+
+
+def test_openapi_merges_every_running_service(gateway):
+    doc = httpx.get(gateway.url + "/openapi.json").json()
+    assert "/v1/users/me" in doc["paths"]
+    assert "/healthz" not in doc["paths"]
+    assert any(name.startswith("users.") for name in doc["components"]["schemas"])
+    refs = json.dumps(doc["paths"])
+    for ref in set(part.split('"')[0] for part in refs.split("#/components/schemas/")[1:]):
+        assert ref in doc["components"]["schemas"], ref
+    assert httpx.get(gateway.url + "/docs").status_code == 200
+
+
+def test_gateway_metrics_label_by_upstream_domain(gateway, account):
+    httpx.get(gateway.url + "/v1/users/me", headers={"authorization": "Bearer " + account()[1]})
+    metrics = httpx.get(gateway.url + "/metrics").text
+    assert 'route="/v1/users",service="gateway",status="200"' in metrics

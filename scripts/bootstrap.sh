@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Set up everything Eindr needs on a bare Debian/Ubuntu machine with Python 3.11+:
+# a virtualenv with every component installed, plus the system packages the stack and
+# tests use (redis-server, espeak-ng, ffmpeg, docker-compose for validating the compose file).
+# Safe to run again: it only installs what is missing or changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+"$PYTHON" - <<'PY' || { echo "Eindr needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)"; exit 1; }
+import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PY
+
+# System packages. Only what is missing; only where we may install (root or passwordless sudo).
+need=()
+command -v redis-server >/dev/null 2>&1 || [ -n "${EINDR_REDIS_URL:-}" ] || need+=(redis-server)
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+    echo "==> installing system packages: ${need[*]}"
+    if ! ($SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null); then
+      echo "Could not install ${need[*]} automatically. Install them yourself, e.g.:"
+      echo "  sudo apt-get install ${need[*]}"
+      echo "(or point EINDR_REDIS_URL at a running Redis)"
+      exit 1
+    fi
+  else
+    echo "Missing: ${need[*]}. Install them with your package manager (macOS: brew install redis espeak-ng ffmpeg docker-compose)."
+    exit 1
+  fi
+fi
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PIP="$VENV/bin/pip"
+
+# Re-install only when a component's declared dependencies change.
+components=(libs/common gateway services/* inference/*)
+stamp_src=$(cat scripts/bootstrap.sh $(for c in "${components[@]}"; do [ -f "$c/pyproject.toml" ] && echo "$c/pyproject.toml"; done) | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$VENV/.eindr-stamp" 2>/dev/null)" != "$stamp_src" ]; then
+  echo "==> installing Python packages into $VENV"
+  "$PIP" install -q --upgrade pip >/dev/null
+  # The CPU build of PyTorch (the inference servers need it); pinned so pip never
+  # reaches for a multi-GB CUDA build on its own.
+  "$PIP" install -q "torch==2.13.0"
+  args=(-e "libs/common[testing]")
+  for c in gateway services/* inference/*; do
+    [ -f "$c/pyproject.toml" ] && args+=(-e "$c")
+  done
+  "$PIP" install -q "${args[@]}" -r requirements-dev.txt
+  echo "$stamp_src" > "$VENV/.eindr-stamp"
+fi
+echo "==> environment ready ($VENV)"

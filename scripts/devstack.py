@@ -1,0 +1,154 @@
+"""``make run``: the whole Eindr stack on one machine, no Docker.
+
+Starts PostgreSQL 16 + pgvector (embedded pgserver, unless EINDR_DATABASE_URL is set) and
+Redis (a local redis-server, unless EINDR_REDIS_URL is set), applies every service's
+migrations, starts each installed component on its port, prints where things are, and
+stops everything it started on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "libs" / "common"))
+
+from eindr_common.localstack import python_env, start_postgres, start_redis, wait_http  # noqa: E402
+from eindr_common.migrations import upgrade  # noqa: E402
+
+
+@dataclass
+class Component:
+    name: str
+    package: str
+    port: int
+    command: list[str] | None = None  # default: uvicorn <package>.app:create_app
+    health_path: str = "/healthz"
+
+    def argv(self) -> list[str]:
+        if self.command:
+            return [sys.executable, *self.command]
+        return [sys.executable, "-m", "uvicorn", f"{self.package}.app:create_app", "--factory",
+                "--host", "0.0.0.0", "--port", str(self.port), "--no-access-log"]
+
+
+COMPONENTS = [
+    Component("users", "eindr_users", 8102),
+    Component("auth", "eindr_auth", 8101),
+    Component("reminders", "eindr_reminders", 8103),
+    Component("reminders-worker", "eindr_reminders", 9103, command=["-m", "eindr_reminders.worker"], health_path="/healthz"),
+    Component("notes", "eindr_notes", 8104),
+    Component("ledger", "eindr_ledger", 8105),
+    Component("friends", "eindr_friends", 8106),
+    Component("calendar", "eindr_calendar", 8107),
+    Component("history", "eindr_history", 8108),
+    Component("assistant", "eindr_assistant", 8109),
+    Component("stt", "eindr_stt", 8201),
+    Component("intent", "eindr_intent", 8202),
+    Component("chat", "eindr_chat", 8203),
+    Component("tts", "eindr_tts", 8204),
+    Component("gateway", "eindr_gateway", 8000),
+]
+
+SERVICE_DIRS = {"users": "services/users", "auth": "services/auth", "reminders": "services/reminders",
+                "notes": "services/notes", "ledger": "services/ledger", "friends": "services/friends",
+                "calendar": "services/calendar", "history": "services/history", "assistant": "services/assistant"}
+
+
+def installed(component: Component) -> bool:
+    if importlib.util.find_spec(component.package) is None:
+        return False
+    if component.command:  # a worker module must exist too
+        return importlib.util.find_spec(component.command[1]) is not None
+    return True
+
+
+def main() -> int:
+    state = ROOT / ".local"
+    started: list[tuple[str, subprocess.Popen]] = []
+    pg_server = None
+
+    def stop_all(*_: object) -> None:
+        for name, proc in reversed(started):
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in reversed(started):
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if pg_server is not None:
+            pg_server.cleanup()
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        database_url = os.environ.get("EINDR_DATABASE_URL")
+        if not database_url:
+            print("==> starting PostgreSQL 16 + pgvector (embedded, data in .local/pgdata)")
+            pg_server, database_url = start_postgres(state / "pgdata")
+        redis_url = os.environ.get("EINDR_REDIS_URL")
+        if not redis_url:
+            print("==> starting redis-server")
+            redis_proc, redis_url = start_redis(state / "redis", port=int(os.environ.get("EINDR_LOCAL_REDIS_PORT", "6379")))
+            started.append(("redis", redis_proc))
+
+        components = [c for c in COMPONENTS if installed(c)]
+        for c in components:
+            mig = ROOT / SERVICE_DIRS.get(c.name, "-") / "migrations"
+            if mig.is_dir():
+                upgrade(mig, database_url)
+                print(f"==> migrated {c.name}")
+
+        env = python_env({
+            "EINDR_ENV": os.environ.get("EINDR_ENV", "development"),
+            "EINDR_DATABASE_URL": database_url,
+            "EINDR_REDIS_URL": redis_url,
+            "EINDR_FIREBASE_PROJECT_ID": os.environ.get("EINDR_FIREBASE_PROJECT_ID", "eindr-local"),
+            "FIREBASE_AUTH_EMULATOR_HOST": os.environ.get("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099"),
+            **{k: v for k, v in os.environ.items() if k.startswith("EINDR_")},
+        })
+        env["EINDR_DATABASE_URL"], env["EINDR_REDIS_URL"] = database_url, redis_url
+        logs = state / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for c in components:
+            log = open(logs / f"{c.name}.log", "ab")
+            proc = subprocess.Popen(c.argv(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            started.append((c.name, proc))
+        for (name, proc), c in zip(started[-len(components):], components):
+            try:
+                wait_http(f"http://127.0.0.1:{c.port}{c.health_path}", 180, proc)
+            except RuntimeError as exc:
+                print(f"!! {name} did not start: {exc}\n   see .local/logs/{name}.log")
+                raise KeyboardInterrupt from exc
+
+        print("\nEindr is running:")
+        print("  API (gateway)   http://127.0.0.1:8000/v1/...")
+        print("  API docs        http://127.0.0.1:8000/docs")
+        print("  metrics         http://127.0.0.1:<port>/metrics on every component")
+        print("  a token         make token USER=alice")
+        for c in components:
+            print(f"  {c.name:<16} http://127.0.0.1:{c.port}   log: .local/logs/{c.name}.log")
+        print(f"  postgres        {database_url}")
+        print(f"  redis           {redis_url}")
+        print("Ctrl-C stops everything.")
+        while True:
+            for name, proc in started:
+                if proc.poll() is not None:
+                    print(f"!! {name} exited with {proc.returncode}; see .local/logs/{name}.log")
+                    raise KeyboardInterrupt
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\n==> stopping")
+        stop_all()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
