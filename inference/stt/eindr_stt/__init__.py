@@ -1,0 +1,1 @@
+"""Eindr speech-to-text server (Whisper via faster-whisper, OpenAI audio API)."""
