@@ -105,6 +105,16 @@ def gateway_env(users_url: str, certs_url: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def firebase_project() -> str:
+    return PROJECT
+
+
+@pytest.fixture(scope="session")
+def gw_env():
+    return gateway_env
+
+
+@pytest.fixture(scope="session")
 def gateway(start_service, users_service, certs_url):
     return start_service("gateway", "eindr_gateway.app:create_app", env=gateway_env(users_service.url, certs_url[0]))
 

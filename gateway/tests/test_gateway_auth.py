@@ -14,7 +14,6 @@ from eindr_common.identity import revoked_key
 from eindr_common.testing import new_uid
 from eindr_gateway.devtoken import emulator_token
 
-from conftest import PROJECT, gateway_env
 
 
 def _get_me(gateway, token: str | None = None, header: str | None = None) -> httpx.Response:
@@ -106,21 +105,21 @@ def test_revoked_sessions_are_refused_until_the_user_signs_in_again(gateway, sig
     assert _get_me(gateway, fresh).status_code == 200
 
 
-def test_emulator_mode_accepts_unsigned_tokens(start_service, users_service, certs_url, account):
+def test_emulator_mode_accepts_unsigned_tokens(start_service, users_service, certs_url, account, gw_env, firebase_project):
     gw = start_service(
         "gateway-emulator", "eindr_gateway.app:create_app",
-        env=gateway_env(users_service.url, certs_url[0], FIREBASE_AUTH_EMULATOR_HOST="127.0.0.1:9099"),
+        env=gw_env(users_service.url, certs_url[0], FIREBASE_AUTH_EMULATOR_HOST="127.0.0.1:9099"),
     )
     uid, _ = account()
-    r = _get_me(gw, emulator_token(uid, PROJECT))
+    r = _get_me(gw, emulator_token(uid, firebase_project))
     assert r.status_code == 200 and r.json()["id"] == uid
-    expired = emulator_token(uid, PROJECT, now=int(time.time()) - 7200)
+    expired = emulator_token(uid, firebase_project, now=int(time.time()) - 7200)
     assert _get_me(gw, expired).json()["code"] == "expired_id_token"
     assert _get_me(gw, emulator_token(uid, "other-project")).json()["code"] == "invalid_audience"
 
 
-def test_production_refuses_emulator_mode(start_service, users_service, certs_url):
-    env = gateway_env(
+def test_production_refuses_emulator_mode(start_service, users_service, certs_url, gw_env):
+    env = gw_env(
         users_service.url, certs_url[0], FIREBASE_AUTH_EMULATOR_HOST="127.0.0.1:9099", EINDR_ENV="production",
         EINDR_INTERNAL_TOKEN_SECRET="a-production-secret-that-is-long-enough-0123",
     )

@@ -13,13 +13,12 @@ import redis
 from eindr_common.identity import plan_key
 from eindr_common.testing import auth_headers, new_uid
 
-from conftest import gateway_env
 
 
-def test_rate_limit_reaches_429_with_headers_and_resets(start_service, users_service, certs_url, account):
+def test_rate_limit_reaches_429_with_headers_and_resets(start_service, users_service, certs_url, account, gw_env):
     gw = start_service(
         "gateway-limited", "eindr_gateway.app:create_app",
-        env=gateway_env(users_service.url, certs_url[0], EINDR_GATEWAY_RATE_LIMITS=json.dumps({"free": "3 per 3 seconds", "premium": "100/minute"})),
+        env=gw_env(users_service.url, certs_url[0], EINDR_GATEWAY_RATE_LIMITS=json.dumps({"free": "3 per 3 seconds", "premium": "100/minute"})),
     )
     headers = {"authorization": "Bearer " + account()[1]}
     statuses = [httpx.get(gw.url + "/v1/users/me", headers=headers).status_code for _ in range(3)]
@@ -70,9 +69,9 @@ def test_body_over_the_route_limit_is_413(gateway, signer):
     assert r.status_code == 413
 
 
-def test_service_down_is_503_and_recovers(start_service, certs_url, signer, account):
+def test_service_down_is_503_and_recovers(start_service, certs_url, signer, account, gw_env):
     users = start_service("users-flaky", "eindr_users.app:create_app")
-    gw = start_service("gateway-flaky", "eindr_gateway.app:create_app", env=gateway_env(users.url, certs_url[0]))
+    gw = start_service("gateway-flaky", "eindr_gateway.app:create_app", env=gw_env(users.url, certs_url[0]))
     headers = {"authorization": "Bearer " + account()[1]}
     assert httpx.get(gw.url + "/v1/users/me", headers=headers).status_code == 200
     users.stop()
@@ -84,7 +83,7 @@ def test_service_down_is_503_and_recovers(start_service, certs_url, signer, acco
     assert httpx.get(gw.url + "/v1/users/me", headers=headers).status_code == 200
 
 
-def test_slow_service_is_504(start_service, certs_url, signer):
+def test_slow_service_is_504(start_service, certs_url, signer, gw_env):
     # A TCP peer that accepts and never answers: the upstream read timeout must fire.
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -94,7 +93,7 @@ def test_slow_service_is_504(start_service, certs_url, signer):
     port = silent.getsockname()[1]
     gw = start_service(
         "gateway-slow", "eindr_gateway.app:create_app",
-        env=gateway_env(f"http://127.0.0.1:{port}", certs_url[0], EINDR_GATEWAY_UPSTREAM_READ_TIMEOUT_S="1"),
+        env=gw_env(f"http://127.0.0.1:{port}", certs_url[0], EINDR_GATEWAY_UPSTREAM_READ_TIMEOUT_S="1"),
     )
     r = httpx.get(gw.url + "/v1/users/me", headers={"authorization": "Bearer " + signer.token(new_uid())}, timeout=10)
     assert r.status_code == 504 and r.json()["code"] == "upstream_timeout"
