@@ -1,0 +1,1 @@
+"""Eindr users service: profile, preferences, plan, account deletion."""
