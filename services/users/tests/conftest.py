@@ -65,3 +65,14 @@ def user_events(rds: redis_lib.Redis, uid: str, event_type: str | None = None) -
 @pytest.fixture
 def events_of(rds):
     return lambda uid, event_type=None: user_events(rds, uid, event_type)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_unhandled_errors_in_service_logs(eindr_tmp):
+    """After the run: no service process of ours logged an unhandled exception (a 500)."""
+    yield
+    bad = []
+    for log in sorted(eindr_tmp.glob("*.log")):
+        if log.name.split("-")[0] in ("users", "auth"):
+            bad += [f"{log.name}: {line[:300]}" for line in log.read_text(errors="replace").splitlines() if "unhandled error" in line or "Traceback" in line]
+    assert not bad, "\n".join(bad)

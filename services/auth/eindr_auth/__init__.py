@@ -1,0 +1,1 @@
+"""Eindr auth service: session set-up, devices, token revocation."""

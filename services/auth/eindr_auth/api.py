@@ -1,0 +1,53 @@
+"""HTTP routes of the auth service: parse, call a use case, respond."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Request, Response, status
+
+from eindr_common.db import DbPool
+from eindr_common.identity import AdminUser, CurrentUser
+from eindr_common.redis_client import Redis
+
+from . import service
+from .schemas import DeviceList, RevokeRequest, RevokeResult, SessionRequest, SessionResponse
+
+_PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
+_ERRORS = {400: _PROBLEM, 401: _PROBLEM, 503: _PROBLEM}
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=_ERRORS)
+
+
+@router.post(
+    "/session",
+    response_model=SessionResponse,
+    summary="Set up the session on app start: provision the account, register the device",
+    responses={502: _PROBLEM, 504: _PROBLEM},
+)
+async def session(body: SessionRequest, user: CurrentUser, pool: DbPool, request: Request) -> dict:
+    settings = request.app.state.settings
+    return await service.start_session(pool, request.app.state.users_client, user, body, max_devices=settings.auth_max_devices)
+
+
+@router.get("/devices", response_model=DeviceList, summary="The caller's signed-in devices")
+async def devices(user: CurrentUser, pool: DbPool) -> dict:
+    return await service.list_devices(pool, user)
+
+
+@router.delete(
+    "/devices/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Sign out one device (logout)",
+    responses={404: _PROBLEM},
+)
+async def sign_out(id: UUID, user: CurrentUser, pool: DbPool) -> Response:  # noqa: A002 (the contract's name)
+    await service.sign_out_device(pool, user, id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/revoke", response_model=RevokeResult, summary="Revoke a user's tokens issued before now (admin role only)", responses={403: _PROBLEM}
+)
+async def revoke(body: RevokeRequest, admin: AdminUser, pool: DbPool, redis: Redis) -> dict:
+    return await service.revoke(pool, redis, admin, body.uid)
