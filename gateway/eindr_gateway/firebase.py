@@ -105,6 +105,10 @@ class FirebaseVerifier:
             maxsize=cache_size, ttu=lambda _k, v, now: v.exp + clock_skew_s, timer=time.time
         )
 
+    def cached(self, token: str) -> VerifiedToken | None:
+        """The token's verification result if it was verified before and has not expired."""
+        return self._verified.get(token)
+
     async def verify(self, token: str) -> VerifiedToken:
         cached = self._verified.get(token)
         if cached is not None:

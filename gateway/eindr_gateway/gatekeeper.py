@@ -53,9 +53,14 @@ class Gatekeeper:
             ip_verdict = await self.limiter.check_ip(self._client_ip(request))
             return Admission(upstream_headers={}, response_headers=ip_verdict.headers())
 
-        await self.limiter.check_ip(self._client_ip(request))
-        token = self._bearer(request)
-        verified = await self.verifier.verify(token)
+        token = self._bearer(request) if "authorization" in request.headers else None
+        verified = self.verifier.cached(token) if token else None
+        if verified is None:
+            # The per-IP limit guards the expensive part (signature checks, certificate
+            # fetches) against floods of bad or missing tokens; a token verified before
+            # skips it and is limited per user below.
+            await self.limiter.check_ip(self._client_ip(request))
+            verified = await self.verifier.verify(token or self._bearer(request))
         plan = await self._plan_unless_revoked(verified)
         ctx = current_request()
         if ctx is not None:

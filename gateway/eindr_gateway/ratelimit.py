@@ -1,4 +1,4 @@
-"""Rate limits in Redis through the ``limits`` library's async API (moving window).
+"""Rate limits in Redis through the ``limits`` library's async API (sliding window counter).
 
 Headers follow the IETF RateLimit header fields draft: ``RateLimit-Policy`` describes the
 quota, ``RateLimit`` what is left of it, and a 429 carries ``Retry-After``.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from eindr_common.errors import RateLimited
 
@@ -36,7 +36,7 @@ class RateLimiter:
     def __init__(self, redis_url: str, plan_limits: dict[str, str], anonymous_limit: str) -> None:
         # limits names its redis-py backed async storage "async+redis".
         self._storage = RedisStorage("async+" + redis_url, implementation="redispy")
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._limiter = SlidingWindowCounterRateLimiter(self._storage)
         self._plans = {plan: parse(spec) for plan, spec in plan_limits.items()}
         self._anonymous = parse(anonymous_limit)
 
