@@ -49,8 +49,8 @@ async def flush_quietly(pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
     """After a commit: never let a relay problem fail a write that already succeeded."""
     try:
         await flush(pool, redis)
-    except (OSError, asyncpg.PostgresError, RedisError):
-        log.warning("outbox flush failed; the background relay will retry", exc_info=True)
+    except (OSError, asyncpg.PostgresError, RedisError) as exc:
+        log.warning("outbox flush failed; the background relay will retry", extra={"fields": {"error": type(exc).__name__}})
 
 
 async def relay_forever(pool: asyncpg.Pool, redis: aioredis.Redis, stop: asyncio.Event, interval_s: float = 2.0) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from eindr_common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
@@ -20,6 +21,11 @@ from . import cache, domain, outbox, repository
 from .schemas import PreferencesPatch, Profile, ProfilePatch, ProvisionHints
 
 log = logging.getLogger("eindr.users")
+
+PROVISIONED = Counter("eindr_users_provisioned_total", "Accounts created on first login")
+DELETED = Counter("eindr_users_deleted_total", "Accounts deleted")
+PLAN_CHANGES = Counter("eindr_users_plan_changes_total", "Plan changes by admins", ["plan"])
+PREFERENCE_CHANGES = Counter("eindr_users_preference_changes_total", "Preference updates that changed something")
 
 
 @asynccontextmanager
@@ -113,6 +119,7 @@ async def provision(
     if created or contact:
         await cache.invalidate(redis, uid)
     if created:
+        PROVISIONED.inc()
         await outbox.flush_quietly(pool, redis)
     await _sync_plan_key(redis, uid, row["plan"])
     return profile_json(row), created
@@ -204,6 +211,7 @@ async def update_preferences(
                 conn, "user.preferences_changed", {"uid": uid, "preferences": preferences_json(after), "changed": fields}
             )
     if changes:
+        PREFERENCE_CHANGES.inc()
         await cache.invalidate(redis, uid)
         await outbox.flush_quietly(pool, redis)
     return preferences_json(after)
@@ -241,6 +249,7 @@ async def set_plan(pool: asyncpg.Pool, redis: aioredis.Redis, admin: Principal, 
             "The plan is saved but the gateway cannot see it yet; repeat the request", code="redis_unavailable"
         ) from exc
     if old_plan != new_plan:
+        PLAN_CHANGES.labels(new_plan).inc()
         await cache.invalidate(redis, uid)
         await outbox.flush_quietly(pool, redis)
     return {"id": uid, "plan": new_plan}
@@ -260,6 +269,8 @@ async def delete_account(pool: asyncpg.Pool, redis: aioredis.Redis, principal: P
         if existed:
             await _audit(conn, uid, uid, "user.deleted")
         await repository.add_outbox(conn, "user.deleted", {"uid": uid})
+    if existed:
+        DELETED.inc()
     await cache.invalidate(redis, uid)
     try:
         await redis.delete(plan_key(uid))
