@@ -1,0 +1,1 @@
+"""Eindr intent server: MiniLM embeddings (TEI / OpenAI shapes) and intent classification."""
