@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
 
 import redis as redis_lib
 
@@ -26,11 +29,24 @@ def _wait_for(predicate, timeout_s: float = 30.0) -> bool:
     return predicate()
 
 
-def test_events_survive_a_redis_outage(start_service, eindr_tmp, http, db):
+def _own_database(postgres_url: str, name: str) -> str:
+    """A separate database, so that no other users process (all sharing the session's
+    Redis) relays this test's outbox."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(postgres_url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def test_events_survive_a_redis_outage(start_service, eindr_tmp, http, postgres_url):
     port = free_port()
+    database_url = _own_database(postgres_url, f"users_outage_{port}")
+    db = psycopg.connect(database_url, autocommit=True)
     proc, url = start_redis(eindr_tmp / f"redis-outage-{port}", port)
     try:
-        svc = start_service("users-outage", "eindr_users.app:create_app", env={"EINDR_REDIS_URL": url})
+        svc = start_service(
+            "users-outage", "eindr_users.app:create_app", env={"EINDR_REDIS_URL": url, "EINDR_DATABASE_URL": database_url}
+        )
         uid = new_uid()
         h = auth_headers(uid, "users")
         assert http.post(svc.url + "/internal/users/provision", headers=h).status_code == 201
@@ -57,5 +73,6 @@ def test_events_survive_a_redis_outage(start_service, eindr_tmp, http, db):
         client.close()
         svc.stop()
     finally:
+        db.close()
         proc.terminate()
         proc.wait(10)
