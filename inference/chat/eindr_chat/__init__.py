@@ -1,0 +1,1 @@
+"""Eindr chat server: Bloom (transformers) behind the TGI text-generation API."""
