@@ -20,6 +20,7 @@ command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""
@@ -55,5 +56,10 @@ if [ "$(cat "$VENV/.eindr-stamp" 2>/dev/null)" != "$stamp_src" ]; then
   done
   "$PIP" install -q "${args[@]}" -r requirements-dev.txt
   echo "$stamp_src" > "$VENV/.eindr-stamp"
+fi
+# The Firebase Auth Emulator (firebase-tools, Node >= 20): real emulator tokens locally.
+if [ ! -x tools/firebase-emulator/node_modules/.bin/firebase ] || [ tools/firebase-emulator/package-lock.json -nt tools/firebase-emulator/node_modules/.package-lock.json ]; then
+  echo "==> installing the Firebase Auth Emulator (npm ci)"
+  (cd tools/firebase-emulator && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 echo "==> environment ready ($VENV)"
