@@ -1,0 +1,1 @@
+"""Eindr reminders service: API, scheduler worker and notification delivery."""

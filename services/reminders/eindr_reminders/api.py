@@ -1,0 +1,204 @@
+"""HTTP routes of the reminders service: parse, call a use case, respond."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from eindr_common.db import DbConn
+from eindr_common.errors import BadRequest
+from eindr_common.identity import CurrentUser
+from eindr_common.idempotency import IdempotencyKey
+from eindr_common.pagination import Pagination
+
+from . import repository as repo
+from . import service
+from .schemas import (
+    BulkCreate,
+    BulkCreated,
+    BulkJobCreate,
+    CancelBody,
+    Cancelled,
+    CancelFilter,
+    DeliveryPage,
+    Job,
+    Occurrences,
+    Reminder,
+    ReminderCreate,
+    ReminderPage,
+    ReminderPatch,
+    SnoozeBody,
+    Status,
+)
+
+router = APIRouter(tags=["reminders"])
+notifications = APIRouter(tags=["notifications"])
+
+JOB_QUEUE = "eindr:reminders:jobs"
+
+_no_nul = "must not contain NUL bytes"
+
+
+def _check_query(name: str, value: str | None) -> None:
+    if value is not None and "\x00" in value:
+        raise BadRequest(f"Invalid value for: {name}", code="validation_error", errors=[{"field": name, "message": _no_nul}])
+
+
+@router.post("/v1/reminders", status_code=201, response_model=Reminder)
+async def create_reminder(body: ReminderCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey):
+    return await idem.run(body, lambda: service.create(conn, request.app.state.users, user, body))
+
+
+@router.get("/v1/reminders", response_model=ReminderPage)
+async def list_reminders(
+    user: CurrentUser,
+    conn: DbConn,
+    page: Pagination,
+    status: Status | None = None,
+    due_from: AwareDatetime | None = None,
+    due_to: AwareDatetime | None = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+):
+    _check_query("tag", tag)
+    _check_query("q", q)
+    return await service.list_(conn, user, status=status, due_from=due_from, due_to=due_to, tag=tag, q=q,
+                               limit=page.limit, after=page.after)
+
+
+@router.post("/v1/reminders:bulk", status_code=201, response_model=BulkCreated)
+async def bulk_create(body: BulkCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey):
+    """Up to 1,000 reminders, all or nothing: a 400 names the index and field of every bad item."""
+    return await idem.run(body, lambda: service.create_many(conn, request.app.state.users, user, body.items))
+
+
+@router.post("/v1/reminders:cancel", response_model=Cancelled)
+async def cancel_by_filter(body: CancelFilter, user: CurrentUser, conn: DbConn):
+    return await service.cancel_matching(conn, user, body)
+
+
+@router.post("/v1/reminders/jobs", status_code=202, response_model=Job)
+async def submit_bulk_job(body: BulkJobCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey):
+    """Up to 50,000 reminders, created in the background; per-item failures are reported."""
+
+    async def produce():
+        job = await service.submit_job(conn, request.app.state.users, user, body.items)
+        await request.app.state.redis.lpush(JOB_QUEUE, str(job["id"]))
+        return job
+
+    return await idem.run(body, produce, status_code=202)
+
+
+@router.get("/v1/reminders/jobs/{job_id}", response_model=Job)
+async def get_job(job_id: uuid.UUID, user: CurrentUser, conn: DbConn):
+    return await service.get_job(conn, user, job_id)
+
+
+@router.get("/v1/reminders/{reminder_id}", response_model=Reminder)
+async def get_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn):
+    return await service.get(conn, user, reminder_id)
+
+
+@router.patch("/v1/reminders/{reminder_id}", response_model=Reminder)
+async def patch_reminder(reminder_id: uuid.UUID, body: ReminderPatch, request: Request, user: CurrentUser, conn: DbConn):
+    return await service.patch(conn, request.app.state.users, user, reminder_id, body)
+
+
+@router.delete("/v1/reminders/{reminder_id}", status_code=204)
+async def delete_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn):
+    await service.delete(conn, user, reminder_id)
+    return Response(status_code=204)
+
+
+@router.post("/v1/reminders/{reminder_id}/cancel", response_model=Reminder)
+async def cancel_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn, body: CancelBody | None = None):
+    return await service.cancel(conn, user, reminder_id, (body or CancelBody()).scope)
+
+
+@router.post("/v1/reminders/{reminder_id}/snooze", response_model=Reminder)
+async def snooze_reminder(reminder_id: uuid.UUID, body: SnoozeBody, user: CurrentUser, conn: DbConn):
+    return await service.snooze(conn, user, reminder_id, body)
+
+
+@router.post("/v1/reminders/{reminder_id}/complete", response_model=Reminder)
+async def complete_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn):
+    return await service.complete(conn, user, reminder_id)
+
+
+@router.post("/v1/reminders/{reminder_id}/reopen", response_model=Reminder)
+async def reopen_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn):
+    return await service.reopen(conn, user, reminder_id)
+
+
+@router.get("/v1/reminders/{reminder_id}/occurrences", response_model=Occurrences)
+async def list_occurrences(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn,
+                           limit: Annotated[int, Query(ge=1, le=100)] = 10):
+    return await service.occurrences(conn, user, reminder_id, limit)
+
+
+# ---------------------------------------------------------------- notifications
+
+@notifications.get("/v1/notifications", response_model=DeliveryPage)
+async def list_notifications(user: CurrentUser, conn: DbConn, page: Pagination):
+    """Past deliveries, newest first, with their status per channel."""
+    return await service.list_deliveries(conn, user, page.limit, page.after)
+
+
+@notifications.get(
+    "/v1/notifications/stream",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`event: reminder`, `id`: the delivery's seq"}},
+)
+async def stream_notifications(
+    request: Request,
+    user: CurrentUser,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[int | None, Query(ge=0, description="Resume after this seq (for clients that cannot set Last-Event-ID)")] = None,
+):
+    """Server-sent events: one `reminder` event per delivery, in order, resumable with
+    `Last-Event-ID` (the `id` of the last event the client saw). Without it, only new ones."""
+    pool = request.app.state.pool
+    hub = request.app.state.hub
+    settings = request.app.state.reminders_settings
+    if last_event_id is not None:
+        if not last_event_id.strip().isdigit() or len(last_event_id) > 18:
+            raise BadRequest("Last-Event-ID must be the id of an event from this stream", code="validation_error",
+                             errors=[{"field": "Last-Event-ID", "message": "a non-negative integer"}])
+        start = int(last_event_id)
+    elif after is not None:
+        start = after
+    else:
+        start = await repo.last_seq(pool, user.uid)
+    uid = user.uid
+
+    async def events():
+        cursor = start
+        wakeup = hub.register(uid)
+        try:
+            while True:
+                wakeup.clear()
+                rows = await repo.deliveries_after(pool, uid, cursor)
+                for row in rows:
+                    cursor = row["seq"]
+                    data = json.dumps(jsonable_encoder(service.to_delivery(row)))
+                    yield ServerSentEvent(data=data, event="reminder", id=str(cursor))
+                if len(rows) >= 500:
+                    continue
+                try:
+                    await asyncio.wait_for(wakeup.wait(), timeout=settings.reminders_sse_poll_s)
+                except TimeoutError:
+                    pass
+        finally:
+            hub.unregister(uid, wakeup)
+
+    return EventSourceResponse(events(), ping=settings.reminders_sse_ping_s, headers={"cache-control": "no-cache",
+                                                                                  "x-accel-buffering": "no"})

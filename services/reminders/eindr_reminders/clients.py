@@ -1,0 +1,114 @@
+"""Typed calls to the users and auth services. Both degrade honestly when the other
+service is down or not deployed: defaults are used and a warning is logged (at most once a
+minute per kind), the worker never crashes because of them."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from eindr_common.errors import Problem
+from eindr_common.http_client import ServiceClient
+from eindr_common.identity import Principal
+
+log = logging.getLogger("eindr.reminders.clients")
+
+
+@dataclass(frozen=True)
+class Preferences:
+    timezone: str = "UTC"
+    quiet_hours: dict | None = None
+    notification_channels: tuple[str, ...] = ("sse",)
+    default_lead_minutes: int | None = None
+    degraded: bool = False
+
+
+DEFAULT_PREFERENCES = Preferences(degraded=True)
+
+
+@dataclass
+class Device:
+    id: str
+    platform: str | None
+    push_token: str | None
+
+
+@dataclass
+class _WarnOnce:
+    every_s: float = 60.0
+    last: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self.last.get(kind, -1e9) >= self.every_s:
+            self.last[kind] = now
+            log.warning(message, *args)
+
+
+_warn = _WarnOnce()
+
+
+class UsersClient:
+    def __init__(self, base_url: str, secret: str, *, cache_s: float = 0.0) -> None:
+        self._client = ServiceClient(base_url, "users", secret, connect_timeout_s=1.0, read_timeout_s=3.0, attempts=2)
+        self._cache_s = cache_s
+        self._cache: dict[str, tuple[float, Preferences]] = {}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def forget(self, uid: str) -> None:
+        self._cache.pop(uid, None)
+
+    async def preferences(self, principal: Principal) -> Preferences:
+        if self._cache_s:
+            hit = self._cache.get(principal.uid)
+            if hit and hit[0] > time.monotonic():
+                return hit[1]
+        try:
+            response = await self._client.call("GET", "/v1/users/me/preferences", principal)
+            body = response.json()
+            prefs = Preferences(
+                timezone=body.get("timezone") or "UTC",
+                quiet_hours=body.get("quiet_hours") or None,
+                notification_channels=tuple(body.get("notification_channels") or ("sse",)),
+                default_lead_minutes=body.get("default_lead_minutes"),
+            )
+        except (Problem, ValueError, OSError) as exc:
+            _warn("users", "users service unavailable (%s); using default preferences (UTC, sse only)", type(exc).__name__)
+            prefs = DEFAULT_PREFERENCES
+        if self._cache_s:
+            # Degraded answers are cached briefly too, so an outage does not cost a timeout per fire.
+            self._cache[principal.uid] = (time.monotonic() + (self._cache_s if not prefs.degraded else 5.0), prefs)
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+        return prefs
+
+
+class AuthClient:
+    def __init__(self, base_url: str, secret: str) -> None:
+        self._client = ServiceClient(base_url, "auth", secret, connect_timeout_s=1.0, read_timeout_s=3.0, attempts=2)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def devices(self, principal: Principal) -> list[Device] | None:
+        """The user's devices, or ``None`` when the auth service cannot be asked."""
+        try:
+            response = await self._client.call("GET", "/v1/auth/devices", principal)
+            items = response.json().get("items") or []
+        except (Problem, ValueError, OSError) as exc:
+            _warn("auth", "auth service unavailable (%s); push skipped", type(exc).__name__)
+            return None
+        return [Device(id=str(d.get("id")), platform=d.get("platform"), push_token=d.get("push_token")) for d in items]
+
+    async def remove_device(self, principal: Principal, device_id: str) -> bool:
+        try:
+            await self._client.call("DELETE", f"/v1/auth/devices/{device_id}", principal)
+            return True
+        except Problem as exc:
+            if exc.status == 404:
+                return True
+            _warn("auth-delete", "could not remove device with an invalid push token (%s)", exc.code)
+            return False

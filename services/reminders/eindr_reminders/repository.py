@@ -1,0 +1,298 @@
+"""All SQL of the reminders service, through asyncpg.
+
+Authorization has exactly one enforcement point: every query that touches a user's data
+takes ``uid`` and filters on it, so another user's reminder is simply not found (404).
+The scheduler's queries (claim, fire) run without a caller and are marked as such.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+T = "reminders.reminders"
+
+REMINDER_COLUMNS = (
+    "id", "uid", "title", "notes", "phrase", "source", "priority", "tags", "anchor_local", "timezone", "tz_mode",
+    "rrule", "exdates", "alarms", "status", "due_at", "next_occurrence_at", "next_offset_s", "next_fire_at",
+    "job_id", "job_index",
+)
+_INSERT = (
+    f"INSERT INTO {T} ({', '.join(REMINDER_COLUMNS)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(REMINDER_COLUMNS)))})"
+)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# ---------------------------------------------------------------- reminders (user-scoped)
+
+async def insert_reminders(conn: asyncpg.Connection, rows: list[dict[str, Any]], *, skip_existing_job_items: bool = False) -> list[asyncpg.Record]:
+    sql = _INSERT + (" ON CONFLICT (job_id, job_index) WHERE job_id IS NOT NULL DO NOTHING" if skip_existing_job_items else "")
+    await conn.executemany(sql, [tuple(row.get(c) for c in REMINDER_COLUMNS) for row in rows])
+    ids = [row["id"] for row in rows]
+    fetched = {r["id"]: r for r in await conn.fetch(f"SELECT * FROM {T} WHERE id = ANY($1::uuid[])", ids)}
+    return [fetched[i] for i in ids if i in fetched]
+
+
+async def get_reminder(conn: asyncpg.Connection, uid: str, reminder_id: uuid.UUID, *, for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT * FROM {T} WHERE id = $1 AND uid = $2" + (" FOR UPDATE" if for_update else ""), reminder_id, uid
+    )
+
+
+def _filters(uid: str, status: str | None, due_from: datetime | None, due_to: datetime | None, tag: str | None,
+             q: str | None, ids: list[uuid.UUID] | None = None) -> tuple[list[str], list[Any]]:
+    where = ["uid = $1"]
+    args: list[Any] = [uid]
+
+    def add(clause: str, value: Any) -> None:
+        args.append(value)
+        where.append(clause.replace("?", f"${len(args)}"))
+
+    if status:
+        add("status = ?", status)
+    if due_from:
+        add("due_at >= ?", due_from)
+    if due_to:
+        add("due_at < ?", due_to)
+    if tag:
+        add("tags @> ARRAY[?::text]", tag)
+    if q:
+        pattern = "%" + _escape_like(q) + "%"
+        add("(title ILIKE ? OR coalesce(notes, '') ILIKE ? OR coalesce(phrase, '') ILIKE ?)", pattern)
+    if ids is not None:
+        add("id = ANY(?::uuid[])", ids)
+    return where, args
+
+
+async def list_reminders(conn: asyncpg.Connection, uid: str, *, status: str | None, due_from: datetime | None,
+                         due_to: datetime | None, tag: str | None, q: str | None, limit: int,
+                         after: tuple[datetime, uuid.UUID] | None) -> list[asyncpg.Record]:
+    where, args = _filters(uid, status, due_from, due_to, tag, q)
+    if after is not None:
+        args.extend(after)
+        where.append(f"(due_at, id) > (${len(args) - 1}, ${len(args)})")
+    args.append(limit)
+    return await conn.fetch(f"SELECT * FROM {T} WHERE {' AND '.join(where)} ORDER BY due_at, id LIMIT ${len(args)}", *args)
+
+
+async def update_reminder(conn: asyncpg.Connection, uid: str, reminder_id: uuid.UUID, fields: dict[str, Any], *,
+                          reschedule: bool) -> asyncpg.Record | None:
+    """Update columns; ``reschedule`` bumps the version and drops any worker's lease so the
+    old occurrence can never fire and the new schedule is claimed afresh."""
+    sets = []
+    args: list[Any] = [reminder_id, uid]
+    for column, value in fields.items():
+        args.append(value)
+        sets.append(f"{column} = ${len(args)}")
+    sets.append("updated_at = now()")
+    if reschedule:
+        sets += ["version = version + 1", "lease_owner = NULL", "lease_until = NULL"]
+    return await conn.fetchrow(f"UPDATE {T} SET {', '.join(sets)} WHERE id = $1 AND uid = $2 RETURNING *", *args)
+
+
+async def delete_reminder(conn: asyncpg.Connection, uid: str, reminder_id: uuid.UUID) -> bool:
+    return await conn.fetchval(f"DELETE FROM {T} WHERE id = $1 AND uid = $2 RETURNING true", reminder_id, uid) is not None
+
+
+async def cancel_matching(conn: asyncpg.Connection, uid: str, *, ids: list[uuid.UUID] | None, due_from: datetime | None,
+                          due_to: datetime | None, tag: str | None, q: str | None) -> int:
+    where, args = _filters(uid, None, due_from, due_to, tag, q, ids)
+    where.append("status IN ('scheduled', 'fired')")
+    result = await conn.execute(
+        f"UPDATE {T} SET status = 'cancelled', cancelled_at = now(), updated_at = now(), next_fire_at = NULL, "
+        f"next_occurrence_at = NULL, next_offset_s = NULL, version = version + 1, lease_owner = NULL, lease_until = NULL "
+        f"WHERE {' AND '.join(where)}",
+        *args,
+    )
+    return int(result.split()[-1])
+
+
+# ---------------------------------------------------------------- deliveries (user-scoped)
+
+async def list_deliveries(conn: asyncpg.Connection, uid: str, *, limit: int, before_seq: int | None) -> list[asyncpg.Record]:
+    if before_seq is None:
+        return await conn.fetch("SELECT * FROM reminders.deliveries WHERE uid = $1 ORDER BY seq DESC LIMIT $2", uid, limit)
+    return await conn.fetch(
+        "SELECT * FROM reminders.deliveries WHERE uid = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3", uid, before_seq, limit
+    )
+
+
+async def deliveries_after(conn: asyncpg.Connection | asyncpg.Pool, uid: str, seq: int, limit: int = 500) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM reminders.deliveries WHERE uid = $1 AND seq > $2 ORDER BY seq LIMIT $3", uid, seq, limit
+    )
+
+
+async def last_seq(conn: asyncpg.Connection | asyncpg.Pool, uid: str) -> int:
+    return await conn.fetchval("SELECT coalesce((SELECT seq FROM reminders.user_sequences WHERE uid = $1), 0)", uid)
+
+
+# ---------------------------------------------------------------- jobs (user-scoped reads)
+
+async def insert_job(conn: asyncpg.Connection, job_id: uuid.UUID, uid: str, kind: str, total: int, payload: Any,
+                     timezone_default: str | None) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "INSERT INTO reminders.jobs (id, uid, kind, total, payload, timezone_default) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+        job_id, uid, kind, total, payload, timezone_default,
+    )
+
+
+async def get_job(conn: asyncpg.Connection, uid: str, job_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, uid, kind, status, total, processed, succeeded, failures, created_at, finished_at "
+        "FROM reminders.jobs WHERE id = $1 AND uid = $2",
+        job_id, uid,
+    )
+
+
+# ---------------------------------------------------------------- scheduler (no caller: system queries)
+
+async def claim_due(conn: asyncpg.Connection, worker: str, window_s: float, lease_s: float, batch: int) -> list[asyncpg.Record]:
+    """Lease the reminders that fire within the look-ahead window and are not leased by a
+    live worker. SKIP LOCKED: two workers never wait on, nor both take, the same row."""
+    return await conn.fetch(
+        f"""
+        UPDATE {T} r SET lease_owner = $1, lease_until = now() + make_interval(secs => $3)
+        FROM (
+            SELECT id FROM {T}
+            WHERE status = 'scheduled' AND next_fire_at IS NOT NULL
+              AND next_fire_at <= now() + make_interval(secs => $2)
+              AND (lease_until IS NULL OR lease_until < now())
+            ORDER BY next_fire_at
+            LIMIT $4
+            FOR UPDATE SKIP LOCKED
+        ) due
+        WHERE r.id = due.id
+        RETURNING r.id, r.uid, r.next_fire_at, r.version
+        """,
+        worker, window_s, lease_s, batch,
+    )
+
+
+async def renew_leases(conn: asyncpg.Connection, worker: str, lease_s: float) -> int:
+    result = await conn.execute(
+        f"UPDATE {T} SET lease_until = now() + make_interval(secs => $2) WHERE lease_owner = $1 AND status = 'scheduled'",
+        worker, lease_s,
+    )
+    return int(result.split()[-1])
+
+
+async def release_leases(conn: asyncpg.Connection, worker: str) -> None:
+    await conn.execute(f"UPDATE {T} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1", worker)
+
+
+async def lock_for_fire(conn: asyncpg.Connection, reminder_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT * FROM {T} WHERE id = $1 FOR UPDATE", reminder_id)
+
+
+async def next_seq(conn: asyncpg.Connection, uid: str) -> int:
+    """Per-user delivery sequence. The row lock is held until commit, so a user's sequence
+    numbers become visible in order and without gaps: the SSE ``id`` can resume exactly."""
+    return await conn.fetchval(
+        "INSERT INTO reminders.user_sequences (uid, seq) VALUES ($1, 1) "
+        "ON CONFLICT (uid) DO UPDATE SET seq = reminders.user_sequences.seq + 1 RETURNING seq",
+        uid,
+    )
+
+
+async def insert_delivery(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        INSERT INTO reminders.deliveries
+            (id, uid, seq, reminder_id, occurrence_at, offset_s, fire_at, title, priority, channels, push_pending, worker)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        ON CONFLICT (reminder_id, occurrence_at, offset_s) DO NOTHING
+        RETURNING *
+        """,
+        row["id"], row["uid"], row["seq"], row["reminder_id"], row["occurrence_at"], row["offset_s"], row["fire_at"],
+        row["title"], row["priority"], row["channels"], row["push_pending"], row["worker"],
+    )
+
+
+async def advance(conn: asyncpg.Connection, reminder_id: uuid.UUID, *, status: str, due_at: datetime,
+                  next_occurrence_at: datetime | None, next_offset_s: int | None, next_fire_at: datetime | None,
+                  fired: tuple[datetime, datetime] | None, held: bool = False) -> None:
+    await conn.execute(
+        f"""
+        UPDATE {T} SET status = $2, due_at = $3, next_occurrence_at = $4, next_offset_s = $5, next_fire_at = $6,
+            held_for_quiet_hours = $7,
+            last_occurrence_at = coalesce($8, last_occurrence_at), last_fired_at = coalesce($9, last_fired_at),
+            fired_count = fired_count + (CASE WHEN $8::timestamptz IS NULL THEN 0 ELSE 1 END),
+            version = version + 1, lease_owner = NULL, lease_until = NULL, updated_at = now()
+        WHERE id = $1
+        """,
+        reminder_id, status, due_at, next_occurrence_at, next_offset_s, next_fire_at, held,
+        fired[0] if fired else None, fired[1] if fired else None,
+    )
+
+
+async def set_channel_status(conn: asyncpg.Connection | asyncpg.Pool, delivery_id: uuid.UUID, channel: str, status: str,
+                             *, push_pending: bool | None = None) -> None:
+    await conn.execute(
+        "UPDATE reminders.deliveries SET channels = channels || jsonb_build_object($2::text, $3::text), "
+        "push_pending = coalesce($4, push_pending), push_attempts = push_attempts + (CASE WHEN $2 = 'push' THEN 1 ELSE 0 END) "
+        "WHERE id = $1",
+        delivery_id, channel, status, push_pending,
+    )
+
+
+async def claim_stale_pushes(conn: asyncpg.Connection, older_than_s: float, max_attempts: int, batch: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        UPDATE reminders.deliveries d SET push_attempts = d.push_attempts + 1
+        FROM (SELECT id FROM reminders.deliveries
+              WHERE push_pending AND delivered_at < now() - make_interval(secs => $1) AND push_attempts < $2
+              ORDER BY delivered_at LIMIT $3 FOR UPDATE SKIP LOCKED) s
+        WHERE d.id = s.id RETURNING d.*
+        """,
+        older_than_s, max_attempts, batch,
+    )
+
+
+async def floating_reminders(conn: asyncpg.Connection, uid: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT * FROM {T} WHERE uid = $1 AND tz_mode = 'floating' AND status IN ('scheduled', 'fired') FOR UPDATE", uid
+    )
+
+
+async def erase_user(conn: asyncpg.Connection, uid: str) -> int:
+    await conn.execute("DELETE FROM reminders.deliveries WHERE uid = $1", uid)
+    await conn.execute("DELETE FROM reminders.jobs WHERE uid = $1", uid)
+    await conn.execute("DELETE FROM reminders.user_sequences WHERE uid = $1", uid)
+    result = await conn.execute(f"DELETE FROM {T} WHERE uid = $1", uid)
+    return int(result.split()[-1])
+
+
+async def claim_job(conn: asyncpg.Connection, worker: str, lease_s: float) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """
+        UPDATE reminders.jobs j SET status = 'running', lease_owner = $1, lease_until = now() + make_interval(secs => $2),
+            updated_at = now()
+        FROM (SELECT id FROM reminders.jobs
+              WHERE status IN ('queued', 'running') AND (lease_until IS NULL OR lease_until < now())
+              ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) s
+        WHERE j.id = s.id RETURNING j.*
+        """,
+        worker, lease_s,
+    )
+
+
+async def job_progress(conn: asyncpg.Connection, job_id: uuid.UUID, worker: str, lease_s: float, processed: int,
+                       succeeded: int, failures: list[dict[str, Any]], done: bool) -> None:
+    await conn.execute(
+        """
+        UPDATE reminders.jobs SET processed = $3, succeeded = $4, failures = $5, updated_at = now(),
+            lease_until = now() + make_interval(secs => $6),
+            status = CASE WHEN $7 THEN 'succeeded' ELSE status END,
+            finished_at = CASE WHEN $7 THEN now() ELSE NULL END,
+            payload = CASE WHEN $7 THEN '[]'::jsonb ELSE payload END
+        WHERE id = $1 AND lease_owner = $2
+        """,
+        job_id, worker, processed, succeeded, failures, lease_s, done,
+    )

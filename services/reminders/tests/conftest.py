@@ -1,0 +1,103 @@
+"""Fixtures for the reminders tests: the real API process on real PostgreSQL and Redis,
+and helpers to run real worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from eindr_common.localstack import free_port, python_env, wait_http
+from eindr_common.testing import auth_headers, new_uid
+
+APP = "eindr_reminders.app:create_app"
+
+
+@pytest.fixture(scope="session")
+def reminders_api(start_service):
+    # users/auth are pointed at a closed port: the service must degrade (UTC, sse only).
+    dead = f"http://127.0.0.1:{free_port()}"
+    return start_service("reminders", APP, env={"EINDR_USERS_URL": dead, "EINDR_AUTH_URL": dead})
+
+
+@pytest.fixture
+def api(reminders_api) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=reminders_api.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def alice() -> dict[str, str]:
+    return auth_headers(new_uid(), "reminders")
+
+
+def headers_for(uid: str) -> dict[str, str]:
+    return auth_headers(uid, "reminders")
+
+
+@dataclass
+class WorkerProcess:
+    env: dict[str, str]
+    log_path: Path
+    metrics_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        env = {**self.env, "EINDR_REMINDERS_WORKER_METRICS_PORT": str(self.metrics_port)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "eindr_reminders.worker"], env=python_env(env),
+            stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
+        )
+        wait_http(f"http://127.0.0.1:{self.metrics_port}/metrics", 60, self.proc)
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def start_worker(service_env, eindr_tmp, reminders_api) -> Iterator:
+    started: list[WorkerProcess] = []
+
+    def _start(env: dict[str, str] | None = None) -> WorkerProcess:
+        dead = f"http://127.0.0.1:{free_port()}"
+        w = WorkerProcess(env={**service_env, "EINDR_USERS_URL": dead, "EINDR_AUTH_URL": dead,
+                               "EINDR_REMINDERS_POLL_S": "0.2", **(env or {})},
+                          log_path=eindr_tmp / f"worker-{uuid.uuid4().hex[:6]}.log")
+        started.append(w)
+        return w.start()
+
+    yield _start
+    for w in started:
+        w.stop()
+
+
+def wait_for(predicate, timeout_s: float = 60, interval_s: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"{message} not reached within {timeout_s}s (last: {last!r})")
