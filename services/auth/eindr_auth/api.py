@@ -7,6 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request, Response, status
 
 from eindr_common.db import DbPool
+from eindr_common.idempotency import IdempotencyKey
 from eindr_common.identity import AdminUser, CurrentUser
 from eindr_common.redis_client import Redis
 
@@ -25,9 +26,15 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=_ERRORS)
     summary="Set up the session on app start: provision the account, register the device",
     responses={502: _PROBLEM, 504: _PROBLEM},
 )
-async def session(body: SessionRequest, user: CurrentUser, pool: DbPool, request: Request) -> dict:
+async def session(body: SessionRequest, user: CurrentUser, pool: DbPool, request: Request, idem: IdempotencyKey) -> Response:
+    """Safe to repeat (the same device_id updates the same row); an ``Idempotency-Key``
+    additionally replays the first answer verbatim."""
     settings = request.app.state.settings
-    return await service.start_session(pool, request.app.state.users_client, user, body, max_devices=settings.auth_max_devices)
+
+    async def produce() -> dict:
+        return await service.start_session(pool, request.app.state.users_client, user, body, max_devices=settings.auth_max_devices)
+
+    return await idem.run(body, produce, status_code=status.HTTP_200_OK)
 
 
 @router.get("/devices", response_model=DeviceList, summary="The caller's signed-in devices")

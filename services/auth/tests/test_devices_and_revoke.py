@@ -71,8 +71,10 @@ def test_logout_is_idempotent_and_a_new_session_revives_the_device(session_for, 
 
 def test_revoke_requires_admin_and_sets_the_key(auth_svc, http, rds, db):
     uid = new_uid()
-    r = http.post(auth_svc.url + "/v1/auth/revoke", json={"uid": uid}, headers=auth_headers(uid, "auth"))
-    assert r.status_code == 403 and r.json()["code"] == "admin_required"
+    # Neither the user themself nor another (non-admin) user may revoke.
+    for caller in (uid, new_uid()):
+        r = http.post(auth_svc.url + "/v1/auth/revoke", json={"uid": uid}, headers=auth_headers(caller, "auth", plan="premium"))
+        assert r.status_code == 403 and r.json()["code"] == "admin_required"
     assert rds.get(revoked_key(uid)) is None
 
     before = int(time.time())

@@ -128,3 +128,25 @@ def test_users_service_down_is_503_and_nothing_is_written(make_device, start_ser
     assert r.json()["code"] == "upstream_unavailable"
     assert db.execute("SELECT count(*) FROM auth.devices WHERE user_id = %s", (uid,)).fetchone()[0] == 0
     lonely.stop()
+
+
+def test_session_of_user_b_never_touches_user_a_devices(session_for, make_device, auth_svc, http, db):
+    dev = make_device(push_token="a-token-" + make_device()["device_id"], app_version="1.0")
+    a_uid, a, a_session = session_for(dev)
+    # B signs in with the same client device_id (a shared or handed-down phone), no push token.
+    b_uid, b, b_session = session_for({"device_id": dev["device_id"], "platform": "ios", "app_version": "9.9"})
+    assert b_session["device"]["id"] != a_session["device"]["id"]
+    a_items = http.get(auth_svc.url + "/v1/auth/devices", headers=a).json()["items"]
+    assert [(i["id"], i["platform"], i["app_version"], i["push_token"]) for i in a_items] == [
+        (a_session["device"]["id"], "android", "1.0", dev["push_token"])
+    ]
+    assert [i["id"] for i in http.get(auth_svc.url + "/v1/auth/devices", headers=b).json()["items"]] == [b_session["device"]["id"]]
+
+
+def test_session_honours_idempotency_key(session_for, make_device, auth_svc, http):
+    uid, h, _ = session_for()
+    body = {"device": make_device()}
+    first = http.post(auth_svc.url + "/v1/auth/session", json=body, headers={**h, "Idempotency-Key": "start-1"})
+    again = http.post(auth_svc.url + "/v1/auth/session", json=body, headers={**h, "Idempotency-Key": "start-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
