@@ -1,0 +1,1 @@
+"""Eindr friends service: invites, permissions, sharing, contact matching."""

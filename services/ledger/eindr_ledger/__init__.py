@@ -1,0 +1,1 @@
+"""Eindr ledger service: IOUs with exact per-contact totals."""
