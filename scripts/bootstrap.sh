@@ -45,16 +45,21 @@ PIP="$VENV/bin/pip"
 components=(libs/common gateway services/* inference/*)
 stamp_src=$(cat scripts/bootstrap.sh $(for c in "${components[@]}"; do [ -f "$c/pyproject.toml" ] && echo "$c/pyproject.toml"; done) | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$VENV/.eindr-stamp" 2>/dev/null)" != "$stamp_src" ]; then
-  echo "==> installing Python packages into $VENV"
-  "$PIP" install -q --upgrade pip >/dev/null
+  echo "==> installing Python packages into $VENV (log: .local/pip.log)"
+  mkdir -p .local
+  pip_quiet() { "$PIP" install -q "$@" >>.local/pip.log 2>&1 || { tail -n 40 .local/pip.log; exit 1; }; }
+  pip_quiet --upgrade pip
   # The CPU build of PyTorch (the inference servers need it); pinned so pip never
   # reaches for a multi-GB CUDA build on its own.
-  "$PIP" install -q "torch==2.13.0"
+  pip_quiet "torch==2.13.0"
   args=(-e "libs/common[testing]")
   for c in gateway services/* inference/*; do
-    [ -f "$c/pyproject.toml" ] && args+=(-e "$c")
+    # Each component's "testing" extra holds what its tests need beyond its runtime.
+    if [ -f "$c/pyproject.toml" ]; then
+      if grep -q '^testing *=' "$c/pyproject.toml"; then args+=(-e "$c[testing]"); else args+=(-e "$c"); fi
+    fi
   done
-  "$PIP" install -q "${args[@]}" -r requirements-dev.txt
+  pip_quiet "${args[@]}" -r requirements-dev.txt
   echo "$stamp_src" > "$VENV/.eindr-stamp"
 fi
 # The Firebase Auth Emulator (firebase-tools, Node >= 20): real emulator tokens locally.

@@ -9,9 +9,10 @@ import redis.asyncio as aioredis
 from starlette.requests import Request
 
 from eindr_common.errors import Forbidden, Unauthorized
+from eindr_common.flags import FlagEvaluator, parse_user_overrides, user_key
 from eindr_common.identity import Principal, mint_internal_token, plan_key, revoked_key
 from eindr_common.observability import current_request
-from eindr_common.plans import FEATURES, PLANS, cheapest_plan_with
+from eindr_common.plans import PLANS
 
 from .config import GatewaySettings
 from .firebase import FirebaseVerifier, VerifiedToken
@@ -42,6 +43,7 @@ class Gatekeeper:
         self.verifier = verifier
         self.limiter = limiter
         self.redis = redis
+        self.flags = FlagEvaluator(redis)
         self._rules = [(m.upper(), prefix, feature) for m, prefix, feature in settings.feature_rules]
 
     def _client_ip(self, request: Request) -> str:
@@ -61,12 +63,12 @@ class Gatekeeper:
             # skips it and is limited per user below.
             await self.limiter.check_ip(self._client_ip(request))
             verified = await self.verifier.verify(token or self._bearer(request))
-        plan = await self._plan_unless_revoked(verified)
+        plan, flag_overrides = await self._account_state(verified)
         ctx = current_request()
         if ctx is not None:
             ctx.uid = verified.uid
         verdict = await self.limiter.check_user(verified.uid, plan)
-        self._check_feature(request.method, path, plan)
+        await self._check_feature(request.method, path, verified.uid, plan, flag_overrides)
         principal = Principal(
             uid=verified.uid,
             plan=plan,
@@ -93,18 +95,22 @@ class Gatekeeper:
             raise Unauthorized("The Authorization header must be 'Bearer <Firebase ID token>'", code="malformed_authorization")
         return token
 
-    async def _plan_unless_revoked(self, verified: VerifiedToken) -> str:
-        plan, revoked_at = await self.redis.mget(plan_key(verified.uid), revoked_key(verified.uid))
+    async def _account_state(self, verified: VerifiedToken) -> tuple[str, dict[str, bool]]:
+        """Plan and per-user flag overrides, refusing revoked sessions: one Redis round trip."""
+        plan, revoked_at, overrides = await self.redis.mget(
+            plan_key(verified.uid), revoked_key(verified.uid), user_key(verified.uid)
+        )
         # check_revoked semantics: tokens whose sign-in predates the revocation are refused.
         if revoked_at is not None and verified.auth_time < int(float(revoked_at)):
             raise Unauthorized("This session was revoked; sign in again", code="token_revoked")
-        return plan if plan in PLANS else "free"
+        return (plan if plan in PLANS else "free"), parse_user_overrides(overrides)
 
-    def _check_feature(self, method: str, path: str, plan: str) -> None:
+    async def _check_feature(self, method: str, path: str, uid: str, plan: str, overrides: dict[str, bool]) -> None:
         for rule_method, prefix, feature in self._rules:
             if (rule_method == "*" or rule_method == method) and path.startswith(prefix):
-                if plan not in FEATURES.get(feature, ()):
-                    unlock = cheapest_plan_with(feature)
+                rules = await self.flags.rules()
+                if not self.flags.evaluate_with(rules, feature, uid, plan, overrides):
+                    unlock = await self.flags.unlocking_plan(feature)
                     raise Forbidden(
                         f"'{feature}' is not part of the {plan} plan" + (f"; the {unlock} plan unlocks it" if unlock else ""),
                         code="feature_locked",

@@ -9,6 +9,7 @@ import time
 
 import httpx
 import redis
+import redis.asyncio
 
 from eindr_common.identity import plan_key
 from eindr_common.testing import auth_headers, new_uid
@@ -124,3 +125,33 @@ def test_gateway_metrics_label_by_upstream_domain(gateway, account):
     httpx.get(gateway.url + "/v1/users/me", headers={"authorization": "Bearer " + account()[1]})
     metrics = httpx.get(gateway.url + "/metrics").text
     assert 'route="/v1/users",service="gateway",status="200"' in metrics
+
+
+def test_feature_locks_follow_per_user_flag_overrides(gateway, account, redis_url):
+    import asyncio
+
+    from eindr_common.flags import set_user_override
+
+    uid, token = account()
+    headers = {"authorization": "Bearer " + token}
+    assert httpx.get(gateway.url + "/v1/calendar/connections", headers=headers).status_code == 403
+
+    async def grant():
+        client = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+        await set_user_override(client, uid, "calendar_sync", True)
+        await client.aclose()
+
+    asyncio.run(grant())
+    # Unlocked for this free user only (the calendar service is not running: 503).
+    assert httpx.get(gateway.url + "/v1/calendar/connections", headers=headers).status_code == 503
+
+
+def test_environment_flag_override_locks_a_feature_for_every_plan(start_service, users_service, certs_url, gw_env, account, redis_url):
+    gw = start_service(
+        "gateway-flag-off", "eindr_gateway.app:create_app",
+        env=gw_env(users_service.url, certs_url[0], EINDR_FLAG_CALENDAR_SYNC="off"),
+    )
+    uid, token = account()
+    redis.Redis.from_url(redis_url).set(plan_key(uid), "premium")
+    r = httpx.get(gw.url + "/v1/calendar/connections", headers={"authorization": "Bearer " + token})
+    assert r.status_code == 403 and r.json()["code"] == "feature_locked"
