@@ -1,0 +1,1 @@
+"""Eindr notes service."""

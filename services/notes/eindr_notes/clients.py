@@ -1,0 +1,100 @@
+"""Calls to the inference servers, through their standard protocols: the OpenAI audio API
+(``POST /v1/audio/transcriptions``) and TEI (``POST /embed``), so a real speaches/TEI
+deployment can replace ours. They are not Eindr services: no internal token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from eindr_common.observability import current_request_id
+
+EMBED_DIMS = 384
+EMBED_BATCH = 32
+
+
+class InferenceUnavailable(Exception):
+    """The server is down, slow or overloaded: worth retrying later."""
+
+
+class InferenceRejected(Exception):
+    """The server refused the input (4xx): retrying the same input cannot succeed."""
+
+
+def _headers() -> dict[str, str]:
+    rid = current_request_id()
+    return {"x-request-id": rid} if rid else {}
+
+
+def _raise_for(response: httpx.Response, what: str) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+        detail = body.get("detail") or body.get("error") or response.text
+    except ValueError:
+        detail = response.text
+    detail = str(detail)[:300]
+    if response.status_code >= 500 or response.status_code == 429:
+        raise InferenceUnavailable(f"{what} answered {response.status_code}: {detail}")
+    raise InferenceRejected(f"{what} refused the input ({response.status_code}): {detail}")
+
+
+@dataclass
+class Transcript:
+    text: str
+    language: str | None
+    duration: float | None
+
+
+class STTClient:
+    def __init__(self, base_url: str, model: str, timeout_s: float) -> None:
+        self.model = model
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_s, connect=3.0))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def transcribe(self, audio: bytes, filename: str, content_type: str, language: str | None) -> Transcript:
+        data: dict[str, Any] = {"model": self.model, "response_format": "verbose_json"}
+        if language:
+            data["language"] = language
+        try:
+            response = await self._http.post(
+                "/v1/audio/transcriptions", files={"file": (filename, audio, content_type)}, data=data, headers=_headers()
+            )
+        except httpx.HTTPError as exc:
+            raise InferenceUnavailable(f"speech-to-text unreachable: {type(exc).__name__}") from exc
+        _raise_for(response, "speech-to-text")
+        body = response.json()
+        return Transcript(text=(body.get("text") or "").strip(), language=body.get("language"), duration=body.get("duration"))
+
+
+class EmbeddingClient:
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_s, connect=2.0))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for i in range(0, len(texts), EMBED_BATCH):
+            batch = texts[i : i + EMBED_BATCH]
+            try:
+                response = await self._http.post(
+                    "/embed", json={"inputs": batch, "normalize": True, "truncate": True}, headers=_headers()
+                )
+            except httpx.HTTPError as exc:
+                raise InferenceUnavailable(f"embedding server unreachable: {type(exc).__name__}") from exc
+            _raise_for(response, "embedding server")
+            vectors = response.json()
+            if len(vectors) != len(batch) or any(len(v) != EMBED_DIMS for v in vectors):
+                raise InferenceRejected(f"embedding server returned vectors of the wrong shape (want {EMBED_DIMS} dims)")
+            out.extend(vectors)
+        return out
+
+    async def embed_one(self, text: str) -> list[float]:
+        return (await self.embed([text]))[0]

@@ -1,0 +1,236 @@
+"""Every SQL statement of the notes service. Each query that serves a user takes that
+user's id and filters on it: this module is the service's one authorization enforcement
+point. The two exceptions are named as such (``*_unscoped``) and are used only by the
+worker (which acts on jobs it created) and the HMAC-signed audio route."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+COLUMNS = """id, user_id, title, body, transcript, tags, status, failure_reason, attempts, language,
+             audio_key, audio_format, audio_bytes, duration_s, embedding IS NOT NULL AS indexed,
+             content_version, created_at, updated_at"""
+
+
+async def insert_note(
+    conn: asyncpg.Connection,
+    *,
+    note_id: uuid.UUID,
+    user_id: str,
+    title: str | None,
+    body: str | None,
+    tags: list[str],
+    status: str,
+    language: str | None,
+    audio_key: str | None,
+    audio_format: str | None,
+    audio_bytes: int | None,
+) -> asyncpg.Record:
+    return await conn.fetchrow(
+        f"""INSERT INTO notes.notes (id, user_id, title, body, tags, status, language, audio_key, audio_format, audio_bytes)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}""",
+        note_id, user_id, title, body, tags, status, language, audio_key, audio_format, audio_bytes,
+    )
+
+
+async def get_note(conn: asyncpg.Connection, user_id: str, note_id: uuid.UUID, *, for_update: bool = False) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM notes.notes WHERE id = $1 AND user_id = $2{lock}", note_id, user_id)
+
+
+async def list_notes(
+    conn: asyncpg.Connection,
+    user_id: str,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    tag: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    status: str | None,
+) -> list[asyncpg.Record]:
+    where = ["user_id = $1"]
+    args: list[Any] = [user_id]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if tag is not None:
+        where.append(f"tags @> ARRAY[{arg(tag)}]::text[]")
+    if created_from is not None:
+        where.append(f"created_at >= {arg(created_from)}")
+    if created_to is not None:
+        where.append(f"created_at < {arg(created_to)}")
+    if status is not None:
+        where.append(f"status = {arg(status)}")
+    if after is not None:
+        where.append(f"(created_at, id) < ({arg(after[0])}, {arg(after[1])})")
+    sql = f"SELECT {COLUMNS} FROM notes.notes WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT {arg(limit)}"
+    return await conn.fetch(sql, *args)
+
+
+async def update_note(
+    conn: asyncpg.Connection, user_id: str, note_id: uuid.UUID, changes: dict[str, Any], *, content_changed: bool
+) -> asyncpg.Record | None:
+    sets = []
+    args: list[Any] = [note_id, user_id]
+    for column, value in changes.items():
+        args.append(value)
+        sets.append(f"{column} = ${len(args)}")
+    if content_changed:
+        sets.append("content_version = content_version + 1")
+    sets.append("updated_at = now()")
+    return await conn.fetchrow(
+        f"UPDATE notes.notes SET {', '.join(sets)} WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}", *args
+    )
+
+
+async def delete_note(conn: asyncpg.Connection, user_id: str, note_id: uuid.UUID) -> asyncpg.Record | None:
+    """Deletes the note and leaves a tombstone; returns the deleted row's audio key."""
+    row = await conn.fetchrow(
+        "DELETE FROM notes.notes WHERE id = $1 AND user_id = $2 RETURNING id, audio_key", note_id, user_id
+    )
+    if row is not None:
+        await conn.execute(
+            "INSERT INTO notes.tombstones (note_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", note_id, user_id
+        )
+    return row
+
+
+async def has_tombstone(conn: asyncpg.Connection, user_id: str, note_id: uuid.UUID) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM notes.tombstones WHERE note_id = $1 AND user_id = $2", note_id, user_id))
+
+
+async def mark_for_retry(conn: asyncpg.Connection, user_id: str, note_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""UPDATE notes.notes SET status = 'pending', failure_reason = NULL, attempts = 0, updated_at = now()
+            WHERE id = $1 AND user_id = $2 AND status = 'failed' RETURNING {COLUMNS}""",
+        note_id, user_id,
+    )
+
+
+async def search_candidates(
+    conn: asyncpg.Connection,
+    user_id: str,
+    query: str,
+    vector: Any | None,
+    *,
+    candidates: int,
+    max_distance: float,
+    ef_search: int,
+) -> tuple[list[str], list[str], dict[str, float]]:
+    """The caller's best notes by meaning (cosine distance on the HNSW index) and by words
+    (full-text rank, any of the query's words). Returns (semantic ids, full-text ids,
+    cosine similarity per semantic id)."""
+    semantic: list[str] = []
+    similarity: dict[str, float] = {}
+    async with conn.transaction(readonly=True):
+        if vector is not None:
+            await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+            rows = await conn.fetch(
+                """SELECT id::text, distance FROM (
+                       SELECT id, embedding <=> $2 AS distance FROM notes.notes
+                       WHERE user_id = $1 AND embedding IS NOT NULL
+                       ORDER BY embedding <=> $2 LIMIT $3) s
+                   WHERE distance <= $4""",
+                user_id, vector, candidates, max_distance,
+            )
+            for row in rows:
+                semantic.append(row["id"])
+                similarity[row["id"]] = 1.0 - float(row["distance"])
+        # plainto_tsquery ANDs the words; a spoken question rarely contains all of a note's
+        # words, so the same lexemes are ORed (ranked by ts_rank_cd, coverage-aware).
+        rows = await conn.fetch(
+            """WITH q AS (SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery AS q)
+               SELECT n.id::text FROM notes.notes n, q
+               WHERE n.user_id = $1 AND q.q <> ''::tsquery AND n.search_tsv @@ q.q
+               ORDER BY ts_rank_cd(n.search_tsv, q.q) DESC, n.created_at DESC LIMIT $3""",
+            user_id, query, candidates,
+        )
+        fulltext = [row["id"] for row in rows]
+    return semantic, fulltext, similarity
+
+
+async def get_many(conn: asyncpg.Connection, user_id: str, ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    return await conn.fetch(f"SELECT {COLUMNS} FROM notes.notes WHERE user_id = $1 AND id = ANY($2::uuid[])", user_id, ids)
+
+
+async def erase_user(conn: asyncpg.Connection, user_id: str) -> int:
+    deleted = await conn.fetchval("WITH d AS (DELETE FROM notes.notes WHERE user_id = $1 RETURNING 1) SELECT count(*) FROM d", user_id)
+    await conn.execute("DELETE FROM notes.tombstones WHERE user_id = $1", user_id)
+    return int(deleted)
+
+
+# --- worker and signed-URL access (unscoped by design; see the module docstring) ----------
+
+
+async def get_note_unscoped(conn: asyncpg.Connection, note_id: uuid.UUID, *, for_update: bool = False) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM notes.notes WHERE id = $1{lock}", note_id)
+
+
+async def set_transcribed(
+    conn: asyncpg.Connection, note_id: uuid.UUID, transcript: str, language: str | None, duration_s: float | None
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""UPDATE notes.notes SET transcript = $2, language = coalesce($3, language), duration_s = $4,
+                   status = 'transcribed', failure_reason = NULL, content_version = content_version + 1, updated_at = now()
+            WHERE id = $1 AND status = 'pending' RETURNING {COLUMNS}""",
+        note_id, transcript, language, duration_s,
+    )
+
+
+async def set_attempt(conn: asyncpg.Connection, note_id: uuid.UUID, attempt: int) -> None:
+    await conn.execute("UPDATE notes.notes SET attempts = $2 WHERE id = $1 AND status = 'pending'", note_id, attempt)
+
+
+async def set_failed(conn: asyncpg.Connection, note_id: uuid.UUID, reason: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"""UPDATE notes.notes SET status = 'failed', failure_reason = $2, updated_at = now()
+            WHERE id = $1 AND status = 'pending' RETURNING {COLUMNS}""",
+        note_id, reason[:500],
+    )
+
+
+async def set_embedding(conn: asyncpg.Connection, note_id: uuid.UUID, vector: Any, content_version: int) -> bool:
+    result = await conn.execute(
+        "UPDATE notes.notes SET embedding = $2 WHERE id = $1 AND content_version = $3", note_id, vector, content_version
+    )
+    return result.endswith(" 1")
+
+
+async def clear_embedding(conn: asyncpg.Connection, note_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE notes.notes SET embedding = NULL WHERE id = $1", note_id)
+
+
+async def stale_work(conn: asyncpg.Connection, older_than_s: float, limit: int = 500) -> list[asyncpg.Record]:
+    """Notes whose job was lost (Redis down at the time, worker crash): pending too long,
+    or with content but no embedding."""
+    return await conn.fetch(
+        """SELECT id, user_id, status FROM notes.notes
+           WHERE (status = 'pending' OR (embedding IS NULL AND status IN ('transcribed', 'ready')
+                  AND coalesce(title, body, transcript) IS NOT NULL))
+             AND updated_at < now() - make_interval(secs => $1)
+           ORDER BY updated_at LIMIT $2""",
+        older_than_s, limit,
+    )
+
+
+async def touch(conn: asyncpg.Connection, note_ids: list[uuid.UUID]) -> None:
+    await conn.execute("UPDATE notes.notes SET updated_at = now() WHERE id = ANY($1::uuid[])", note_ids)
+
+
+async def purge_tombstones(conn: asyncpg.Connection, older_than_days: int = 30) -> int:
+    result = await conn.execute(
+        "DELETE FROM notes.tombstones WHERE deleted_at < now() - make_interval(days => $1)", older_than_days
+    )
+    return int(result.split()[-1])
+
+
+async def audio_keys_of_user(conn: asyncpg.Connection, user_id: str) -> list[str]:
+    return [r["audio_key"] for r in await conn.fetch("SELECT audio_key FROM notes.notes WHERE user_id = $1 AND audio_key IS NOT NULL", user_id)]
