@@ -16,7 +16,7 @@ from eindr_common.testing import auth_headers, new_uid
 ROUTES = [
     ("POST", "/v1/auth/session", {"device": {"device_id": "d", "platform": "web"}}),
     ("GET", "/v1/auth/devices", None),
-    ("DELETE", f"/v1/auth/devices/{uuid.uuid4()}", None),
+    ("DELETE", "/v1/auth/devices/5b0c3f8e-5d43-4b7e-9a39-0c1f6c1f2a11", None),
     ("POST", "/v1/auth/revoke", {"uid": "someone"}),
 ]
 
