@@ -74,7 +74,7 @@ def invite_json(row: asyncpg.Record, **extra: Any) -> dict[str, Any]:
     return {
         "id": str(row["id"]), "inviter_id": row["inviter_id"], "invitee_id": row["invitee_id"], "via": row["via"],
         "status": status, "created_at": row["created_at"], "expires_at": row["expires_at"],
-        "responded_at": row["responded_at"], **extra,
+        "responded_at": row["responded_at"], "code": None, "link": None, **extra,
     }
 
 

@@ -104,6 +104,11 @@ class Counterparty(BaseModel):
     phone_hash: str | None = None
 
 
+class ContactRef(BaseModel):
+    user_id: str | None
+    name: str | None
+
+
 class Entry(BaseModel):
     id: str
     kind: Literal["entry", "settlement"]
@@ -143,7 +148,7 @@ class SettleResult(BaseModel):
 
 class Balance(BaseModel):
     contact: str
-    counterparty: Counterparty
+    counterparty: ContactRef
     currency: str
     net_amount: str = Field(description="Absolute net amount, exact to the currency's minor unit")
     direction: Literal["they_owe_me", "i_owe_them", "settled"]
@@ -163,7 +168,7 @@ class CurrencyTotal(BaseModel):
 
 class ContactBalance(BaseModel):
     contact: str
-    counterparty: Counterparty
+    counterparty: ContactRef
     totals: list[CurrencyTotal]
     history: list[Entry]
     next_cursor: str | None
