@@ -108,9 +108,24 @@ async def revoke(pool: asyncpg.Pool, redis: aioredis.Redis, admin: Principal, ui
     return {"uid": uid, "revoked_at": datetime.fromtimestamp(revoked_at, UTC)}
 
 
-async def erase_user(pool: asyncpg.Pool, uid: str) -> int:
-    """``user.deleted`` from the users stream: remove every device of that user.
-    Idempotent (the event may arrive more than once)."""
+# Move the revocation time forward only: a late redelivery of an old event must not
+# revoke the tokens of an account created again since.
+_REVOKE_AT_LEAST = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+async def erase_user(pool: asyncpg.Pool, redis: aioredis.Redis, uid: str, deleted_at: int | None) -> int:
+    """``user.deleted`` from the users stream: remove every device of that user and
+    refuse the Firebase tokens issued before the deletion (the app signs out; a new
+    sign-in starts a new account). Idempotent (the event may arrive more than once)."""
+    if deleted_at is not None:
+        await redis.eval(_REVOKE_AT_LEAST, 1, revoked_key(uid), deleted_at)
     async with _connection(pool) as conn, conn.transaction():
         count = await repository.delete_user_devices(conn, uid)
         await repository.delete_own_audit(conn, uid)

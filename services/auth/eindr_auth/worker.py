@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
-
-import asyncio
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -19,7 +18,7 @@ log = logging.getLogger("eindr.auth.worker")
 GROUP = "auth"
 
 
-def make_handler(pool: asyncpg.Pool):
+def make_handler(pool: asyncpg.Pool, redis: aioredis.Redis):
     async def handle(event_type: str, payload: dict[str, Any]) -> None:
         if event_type != "user.deleted":
             return
@@ -28,7 +27,10 @@ def make_handler(pool: asyncpg.Pool):
             # Acknowledge and drop: retrying a malformed event can never succeed.
             log.error("user.deleted without a valid uid; dropped", extra={"fields": {"payload": str(payload)[:200]}})
             return
-        await service.erase_user(pool, uid)
+        deleted_at = payload.get("deleted_at")
+        if not isinstance(deleted_at, int) or isinstance(deleted_at, bool) or deleted_at <= 0:
+            deleted_at = None  # older producers sent {uid} only: erase without revoking
+        await service.erase_user(pool, redis, uid, deleted_at)
 
     return handle
 
@@ -36,7 +38,7 @@ def make_handler(pool: asyncpg.Pool):
 async def consume_users_stream(pool: asyncpg.Pool, redis: aioredis.Redis, consumer: str, stop: asyncio.Event) -> None:
     """Runs until ``stop`` is set; survives Redis outages (events.consume retries) and
     restarts itself after any other failure."""
-    handler = make_handler(pool)
+    handler = make_handler(pool, redis)
     while not stop.is_set():
         try:
             await events.consume(redis, [events.stream_name("users")], GROUP, consumer, handler, stop=stop)

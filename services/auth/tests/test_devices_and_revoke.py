@@ -107,18 +107,22 @@ def _wait_for(predicate, timeout_s: float = 30.0) -> bool:
     return predicate()
 
 
-def test_account_deletion_erases_rows_in_users_and_auth(make_device, session_for, auth_svc, users_svc, http, db):
+def test_account_deletion_erases_rows_in_users_and_auth(make_device, session_for, auth_svc, users_svc, http, db, rds):
     uid, h, _ = session_for()
     http.post(auth_svc.url + "/v1/auth/session", json={"device": make_device(platform="ios")}, headers=h)
     other_uid, _, _ = session_for()
     assert db.execute("SELECT count(*) FROM auth.devices WHERE user_id = %s", (uid,)).fetchone()[0] == 2
 
+    before = int(time.time())
     r = http.delete(users_svc.url + "/v1/users/me", headers=auth_headers(uid, "users"))
     assert r.status_code == 204
     assert db.execute("SELECT count(*) FROM users.users WHERE id = %s", (uid,)).fetchone()[0] == 0
     assert _wait_for(lambda: db.execute("SELECT count(*) FROM auth.devices WHERE user_id = %s", (uid,)).fetchone()[0] == 0)
     assert http.get(auth_svc.url + "/v1/auth/devices", headers=h).json()["items"] == []
     assert db.execute("SELECT count(*) FROM auth.audit_log WHERE subject = %s", (uid,)).fetchone()[0] == 0
+    # The deleted account's outstanding tokens are refused by the gateway from now on.
+    assert _wait_for(lambda: rds.get(revoked_key(uid)) is not None)
+    assert int(rds.get(revoked_key(uid))) >= before
     # Nobody else's devices went with it.
     assert db.execute("SELECT count(*) FROM auth.devices WHERE user_id = %s", (other_uid,)).fetchone()[0] == 1
 
@@ -129,10 +133,15 @@ def test_user_deleted_is_handled_idempotently_and_bad_events_do_not_block(sessio
     stream = events.stream_name("users")
     # A malformed event first: it must be dropped, not block the ones after it.
     rds.xadd(stream, {"id": "x", "type": "user.deleted", "at": "0", "payload": json.dumps({"uid": None})})
-    for _ in range(2):
-        rds.xadd(stream, {"id": uuid.uuid4().hex, "type": "user.deleted", "at": "0", "payload": json.dumps({"uid": uid})})
+    # The same deletion twice, then a stale redelivery with an older time: the revocation
+    # time only moves forward.
+    for at in (2_000_000_000, 2_000_000_000, 1_000):
+        rds.xadd(stream, {"id": uuid.uuid4().hex, "type": "user.deleted", "at": "0", "payload": json.dumps({"uid": uid, "deleted_at": at})})
+    # An older producer's payload, {uid} only: devices erased, nothing revoked.
     rds.xadd(stream, {"id": uuid.uuid4().hex, "type": "user.deleted", "at": "0", "payload": json.dumps({"uid": later_uid})})
     assert _wait_for(lambda: db.execute("SELECT count(*) FROM auth.devices WHERE user_id = ANY(%s)", ([uid, later_uid],)).fetchone()[0] == 0)
+    assert _wait_for(lambda: rds.get(revoked_key(uid)) == "2000000000")
+    assert rds.get(revoked_key(later_uid)) is None
     # Everything was acknowledged by the "auth" group.
     assert _wait_for(lambda: rds.xpending(stream, "auth")["pending"] == 0)
 

@@ -4,6 +4,7 @@ outbox events together); the cache is invalidated and events relayed after the c
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -268,7 +269,8 @@ async def delete_account(pool: asyncpg.Pool, redis: aioredis.Redis, principal: P
         await repository.delete_own_audit(conn, uid)
         if existed:
             await _audit(conn, uid, uid, "user.deleted")
-        await repository.add_outbox(conn, "user.deleted", {"uid": uid})
+        # deleted_at lets the auth service refuse the tokens issued before the deletion.
+        await repository.add_outbox(conn, "user.deleted", {"uid": uid, "deleted_at": int(time.time())})
     if existed:
         DELETED.inc()
     await cache.invalidate(redis, uid)

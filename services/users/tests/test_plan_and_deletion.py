@@ -61,7 +61,8 @@ def test_account_deletion_removes_rows_and_publishes_user_deleted(users_svc, htt
     assert actions == [("user.deleted",)]
     assert rds.get(plan_key(uid)) is None
     assert rds.get(f"eindr:users:cache:profile:{uid}") is None
-    assert [e["payload"] for e in events_of(uid, "user.deleted")] == [{"uid": uid}]
+    deleted = [e["payload"] for e in events_of(uid, "user.deleted")]
+    assert len(deleted) == 1 and deleted[0]["uid"] == uid and isinstance(deleted[0]["deleted_at"], int)
     assert http.get(users_svc.url + "/v1/users/me", headers=h).status_code == 404
     # Deleting again is harmless (the event is emitted again; consumers are idempotent).
     assert http.delete(users_svc.url + "/v1/users/me", headers=h).status_code == 204
