@@ -24,6 +24,8 @@ DEFAULT_ROUTES: dict[str, str] = {
     "calendar": "calendar",
     "history": "history",
     "assistant": "assistant",
+    "admin": "audit",
+    "audit": "audit",
 }
 
 DEFAULT_SERVICE_URLS: dict[str, str] = {
@@ -36,6 +38,7 @@ DEFAULT_SERVICE_URLS: dict[str, str] = {
     "calendar": "http://127.0.0.1:8107",
     "history": "http://127.0.0.1:8108",
     "assistant": "http://127.0.0.1:8109",
+    "audit": "http://127.0.0.1:8110",
 }
 
 # (method or "*", path prefix) -> feature name in eindr_common.plans.FEATURES.

@@ -73,7 +73,11 @@ class Gatekeeper:
             uid=verified.uid,
             plan=plan,
             roles=roles_from_claims(verified.claims),
-            claims={k: verified.claims[k] for k in FORWARDED_CLAIMS if k in verified.claims},
+            claims={
+                **{k: verified.claims[k] for k in FORWARDED_CLAIMS if k in verified.claims},
+                # Where the request came from, for the audit trail (signed, unlike a header).
+                "ip": self._client_ip(request),
+            },
         )
         internal = mint_internal_token(
             principal, service, self.settings.internal_token_secret,

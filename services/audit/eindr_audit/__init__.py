@@ -1,0 +1,1 @@
+"""The audit service: consumes audit events, chains and stores them, answers admins."""
