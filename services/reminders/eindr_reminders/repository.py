@@ -236,7 +236,7 @@ async def set_channel_status(conn: asyncpg.Connection | asyncpg.Pool, delivery_i
                              *, push_pending: bool | None = None) -> None:
     await conn.execute(
         "UPDATE reminders.deliveries SET channels = channels || jsonb_build_object($2::text, $3::text), "
-        "push_pending = coalesce($4, push_pending), push_attempts = push_attempts + (CASE WHEN $2 = 'push' THEN 1 ELSE 0 END) "
+        "push_pending = coalesce($4, push_pending) "
         "WHERE id = $1",
         delivery_id, channel, status, push_pending,
     )
