@@ -1,0 +1,1 @@
+"""Eindr history service."""
