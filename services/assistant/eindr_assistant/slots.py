@@ -946,7 +946,7 @@ def _clean_name(name: str) -> str:
     return " ".join(part[:1].upper() + part[1:] for part in name.split())
 
 
-def match_contact(name: str, contacts: list[str], *, threshold: float = 80.0) -> str | None:
+def match_contact(name: str, contacts: list[str], *, threshold: float = 75.0) -> str | None:
     """The known contact ``name`` refers to (case, accents and small misspellings), or None."""
     if not contacts:
         return None
