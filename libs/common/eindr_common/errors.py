@@ -120,6 +120,15 @@ def problem_response(problem: Problem, request: Request | None) -> JSONResponse:
     )
 
 
+_MAX_FIELD_PART = 64
+
+
+def _safe_part(part: Any) -> str:
+    # A field name can be client input (an unknown JSON key): never reflect it raw.
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(part))
+    return text if len(text) <= _MAX_FIELD_PART else text[:_MAX_FIELD_PART] + "…"
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
     # ("body", "timezone") -> "timezone"; ("query", "limit") -> "limit"; ("body", "items", 3, "title") -> "items[3].title"
     parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header", "cookie") else list(loc)
@@ -128,7 +137,7 @@ def _field_name(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + _safe_part(part)
     return out or (str(loc[0]) if loc else "body")
 
 

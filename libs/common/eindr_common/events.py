@@ -4,6 +4,7 @@ at-least-once delivery (consumers must be idempotent)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import json
 import logging
 import time
@@ -53,18 +54,30 @@ async def consume(
     *,
     block_ms: int = 1000,
     stop: asyncio.Event | None = None,
+    reclaim_idle_ms: int = 60_000,
 ) -> None:
     """Deliver events to ``handler(type, payload)``; ack only after it returns.
 
     Pending entries of this consumer (from a crash before ack) are re-delivered first.
+    Entries left pending longer than ``reclaim_idle_ms`` — by a consumer that died, or by
+    a handler that failed — are claimed and retried (``XAUTOCLAIM``), so none is stranded.
     """
     for stream in streams:
         await ensure_group(redis, stream, group)
     stop = stop or asyncio.Event()
     cursor = "0"  # first drain our own pending entries, then new ones
+    last_reclaim = time.monotonic()
     while not stop.is_set():
         try:
-            batches = await redis.xreadgroup(group, consumer, {s: cursor for s in streams}, count=100, block=block_ms)
+            if time.monotonic() - last_reclaim >= reclaim_idle_ms / 2000:
+                last_reclaim = time.monotonic()
+                batches = []
+                for stream in streams:
+                    _, claimed, *_ = await redis.xautoclaim(stream, group, consumer, min_idle_time=reclaim_idle_ms, count=100)
+                    if claimed:
+                        batches.append((stream, claimed))
+            else:
+                batches = await redis.xreadgroup(group, consumer, {s: cursor for s in streams}, count=100, block=block_ms)
         except (aioredis.ConnectionError, aioredis.TimeoutError):
             log.warning("event consumer lost redis; retrying", extra={"fields": {"group": group}})
             await asyncio.sleep(1)
@@ -74,6 +87,9 @@ async def consume(
             continue
         for stream, entries in batches or []:
             for entry_id, fields in entries:
+                if not fields:  # trimmed from the stream while pending
+                    await redis.xack(stream, group, entry_id)
+                    continue
                 try:
                     await handler(fields["type"], json.loads(fields.get("payload") or "{}"))
                 except Exception:

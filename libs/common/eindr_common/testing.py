@@ -3,6 +3,7 @@ processes for every component's tests. Loaded automatically once eindr-common is
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -20,6 +21,9 @@ from .identity import Principal, mint_internal_token
 from .localstack import free_port, python_env, start_postgres, start_redis, wait_http
 
 TEST_SECRET = "test-internal-token-secret-0123456789abcdef"
+
+# pgserver logs from an atexit hook, after pytest has closed the captured stdout.
+logging.getLogger("pgserver").disabled = True
 
 
 @pytest.fixture(scope="session")

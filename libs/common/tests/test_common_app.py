@@ -166,3 +166,39 @@ def test_migrations_create_schema_and_version_table(postgres_url, tmp_path: Path
     with psycopg.connect(postgres_url) as conn:
         assert conn.execute("SELECT version_num FROM sample.alembic_version").fetchone()[0] == "0001"
         assert conn.execute("SELECT count(*) FROM sample.items").fetchone()[0] == 0
+
+
+async def test_unknown_keys_are_not_reflected_raw(client):
+    from eindr_common.errors import _field_name
+
+    name = _field_name(("body", "\u0000" * 1000))
+    assert len(name) <= 65 and "\u0000" not in name
+
+
+async def test_consumer_reclaims_entries_a_dead_consumer_left_pending(redis_url):
+    import asyncio
+    import json as _json
+
+    import redis.asyncio as aioredis
+
+    from eindr_common import events
+
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    stream = events.stream_name("reclaim-test")
+    await events.ensure_group(redis, stream, "g")
+    await events.publish(redis, "reclaim-test", "thing.happened", {"n": 1})
+    # A consumer reads the entry and dies before acknowledging it.
+    await redis.xreadgroup("g", "dead-consumer", {stream: ">"}, count=10)
+    seen = []
+    stop = asyncio.Event()
+
+    async def handler(event_type, payload):
+        seen.append((event_type, payload))
+        stop.set()
+
+    await asyncio.wait_for(
+        events.consume(redis, [stream], "g", "live-consumer", handler, block_ms=50, stop=stop, reclaim_idle_ms=100), 10
+    )
+    assert seen == [("thing.happened", {"n": 1})]
+    assert (await redis.xpending(stream, "g"))["pending"] == 0
+    await redis.aclose()
