@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response, status
-
 from eindr_common.db import DbPool
 from eindr_common.idempotency import IdempotencyKey
 from eindr_common.identity import AdminUser, CurrentUser
 from eindr_common.redis_client import Redis
+from fastapi import APIRouter, Request, Response, status
 
 from . import service
-from .schemas import DeviceList, RevokeRequest, RevokeResult, SessionRequest, SessionResponse
+from .schemas import (
+    DeviceList,
+    RevokeRequest,
+    RevokeResult,
+    SessionRequest,
+    SessionResponse,
+)
 
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
 _ERRORS = {400: _PROBLEM, 401: _PROBLEM, 503: _PROBLEM}
@@ -26,13 +31,17 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=_ERRORS)
     summary="Set up the session on app start: provision the account, register the device",
     responses={502: _PROBLEM, 504: _PROBLEM},
 )
-async def session(body: SessionRequest, user: CurrentUser, pool: DbPool, request: Request, idem: IdempotencyKey) -> Response:
+async def session(
+    body: SessionRequest, user: CurrentUser, pool: DbPool, request: Request, idem: IdempotencyKey
+) -> Response:
     """Safe to repeat (the same device_id updates the same row); an ``Idempotency-Key``
     additionally replays the first answer verbatim."""
     settings = request.app.state.settings
 
     async def produce() -> dict:
-        return await service.start_session(pool, request.app.state.users_client, user, body, max_devices=settings.auth_max_devices)
+        return await service.start_session(
+            pool, request.app.state.users_client, user, body, max_devices=settings.auth_max_devices
+        )
 
     return await idem.run(body, produce, status_code=status.HTTP_200_OK)
 
@@ -48,13 +57,16 @@ async def devices(user: CurrentUser, pool: DbPool) -> dict:
     summary="Sign out one device (logout)",
     responses={404: _PROBLEM},
 )
-async def sign_out(id: UUID, user: CurrentUser, pool: DbPool) -> Response:  # noqa: A002 (the contract's name)
+async def sign_out(id: UUID, user: CurrentUser, pool: DbPool) -> Response:
     await service.sign_out_device(pool, user, id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
-    "/revoke", response_model=RevokeResult, summary="Revoke a user's tokens issued before now (admin role only)", responses={403: _PROBLEM}
+    "/revoke",
+    response_model=RevokeResult,
+    summary="Revoke a user's tokens issued before now (admin role only)",
+    responses={403: _PROBLEM},
 )
 async def revoke(body: RevokeRequest, admin: AdminUser, pool: DbPool, redis: Redis) -> dict:
     return await service.revoke(pool, redis, admin, body.uid)

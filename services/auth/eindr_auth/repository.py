@@ -31,9 +31,17 @@ async def upsert_device(conn: asyncpg.Connection, uid: str, device: dict[str, An
             signed_out_at = NULL
         RETURNING {DEVICE_COLUMNS}, (xmax = 0) AS inserted
         """,
-        uid, device["device_id"], device["platform"], device.get("push_token"), device.get("app_version"),
-        device.get("locale"), device.get("timezone"),
-        "push_token" in sent, "app_version" in sent, "locale" in sent, "timezone" in sent,
+        uid,
+        device["device_id"],
+        device["platform"],
+        device.get("push_token"),
+        device.get("app_version"),
+        device.get("locale"),
+        device.get("timezone"),
+        "push_token" in sent,
+        "app_version" in sent,
+        "locale" in sent,
+        "timezone" in sent,
     )
 
 
@@ -56,7 +64,8 @@ async def prune_devices(conn: asyncpg.Connection, uid: str, keep: int) -> None:
             OFFSET $2
         )
         """,
-        uid, keep,
+        uid,
+        keep,
     )
 
 
@@ -75,7 +84,8 @@ async def sign_out_device(conn: asyncpg.Connection, uid: str, device_row_id: UUI
         WHERE id = $2 AND user_id = $1
         RETURNING (signed_out_at = now()) AS now_signed_out
         """,
-        uid, device_row_id,
+        uid,
+        device_row_id,
     )
     return None if row is None else bool(row["now_signed_out"])
 
@@ -86,11 +96,21 @@ async def delete_user_devices(conn: asyncpg.Connection, uid: str) -> int:
 
 
 async def insert_audit(
-    conn: asyncpg.Connection, *, actor: str, subject: str, action: str, detail: dict[str, Any] | None, request_id: str | None
+    conn: asyncpg.Connection,
+    *,
+    actor: str,
+    subject: str,
+    action: str,
+    detail: dict[str, Any] | None,
+    request_id: str | None,
 ) -> None:
     await conn.execute(
         "INSERT INTO auth.audit_log (actor, subject, action, detail, request_id) VALUES ($1, $2, $3, $4, $5)",
-        actor, subject, action, detail, request_id,
+        actor,
+        subject,
+        action,
+        detail,
+        request_id,
     )
 
 

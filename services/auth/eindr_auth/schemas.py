@@ -39,7 +39,9 @@ def _uid(value: str) -> str:
 
 
 def _line(max_length: int):
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length), AfterValidator(_text)]
+    return Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length), AfterValidator(_text)
+    ]
 
 
 Platform = Literal["ios", "android", "web"]
@@ -55,8 +57,18 @@ class DeviceIn(BaseModel):
     platform: Platform
     push_token: _line(domain.MAX_PUSH_TOKEN) | None = None
     app_version: _line(domain.MAX_APP_VERSION) | None = None
-    locale: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=domain.MAX_LOCALE), AfterValidator(_locale)] | None = None
-    timezone: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_timezone)] | None = None
+    locale: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=2, max_length=domain.MAX_LOCALE),
+            AfterValidator(_locale),
+        ]
+        | None
+    ) = None
+    timezone: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), AfterValidator(_timezone)]
+        | None
+    ) = None
 
 
 class SessionRequest(BaseModel):

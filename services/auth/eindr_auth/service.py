@@ -12,13 +12,12 @@ from uuid import UUID
 
 import asyncpg
 import redis.asyncio as aioredis
-from prometheus_client import Counter
-from redis.exceptions import RedisError
-
 from eindr_common import plans
 from eindr_common.errors import NotFound, ServiceUnavailable
 from eindr_common.identity import Principal, revoked_key
 from eindr_common.observability import current_request_id
+from prometheus_client import Counter
+from redis.exceptions import RedisError
 
 from . import repository
 from .clients import UsersClient
@@ -47,7 +46,9 @@ def device_json(row: asyncpg.Record) -> dict[str, Any]:
     return Device.model_validate(dict(row)).model_dump(mode="json")
 
 
-async def _audit(conn: asyncpg.Connection, actor: str, subject: str, action: str, detail: dict[str, Any] | None = None) -> None:
+async def _audit(
+    conn: asyncpg.Connection, actor: str, subject: str, action: str, detail: dict[str, Any] | None = None
+) -> None:
     await repository.insert_audit(
         conn, actor=actor, subject=subject, action=action, detail=detail, request_id=current_request_id()
     )
@@ -67,7 +68,13 @@ async def start_session(
             await repository.release_push_token(conn, row["push_token"], row["id"])
         if row["inserted"]:
             await repository.prune_devices(conn, principal.uid, max_devices)
-            await _audit(conn, principal.uid, principal.uid, "device.registered", {"device": str(row["id"]), "platform": row["platform"]})
+            await _audit(
+                conn,
+                principal.uid,
+                principal.uid,
+                "device.registered",
+                {"device": str(row["id"]), "platform": row["platform"]},
+            )
     SESSIONS.labels(str(bool(row["inserted"])).lower()).inc()
     return {
         "user": profile.model_dump(mode="json"),

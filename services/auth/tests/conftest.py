@@ -9,7 +9,6 @@ import httpx
 import psycopg
 import pytest
 import redis as redis_lib
-
 from eindr_common.testing import auth_headers, new_uid
 
 
@@ -53,7 +52,9 @@ def session_for(auth_svc, http: httpx.Client) -> Callable[..., tuple[str, dict[s
     def _session(dev: dict | None = None, uid: str | None = None) -> tuple[str, dict[str, str], dict]:
         uid = uid or new_uid()
         headers = auth_headers(uid, "auth", claims={"email": f"{uid}@example.com", "name": "Test User"})
-        r = http.post(auth_svc.url + "/v1/auth/session", json={"device": dev or device(push_token="fcm-" + uid)}, headers=headers)
+        r = http.post(
+            auth_svc.url + "/v1/auth/session", json={"device": dev or device(push_token="fcm-" + uid)}, headers=headers
+        )
         assert r.status_code == 200, r.text
         return uid, headers, r.json()
 
@@ -67,5 +68,9 @@ def no_unhandled_errors_in_service_logs(eindr_tmp):
     bad = []
     for log in sorted(eindr_tmp.glob("*.log")):
         if log.name.split("-")[0] in ("users", "auth"):
-            bad += [f"{log.name}: {line[:300]}" for line in log.read_text(errors="replace").splitlines() if "unhandled error" in line or "Traceback" in line]
+            bad += [
+                f"{log.name}: {line[:300]}"
+                for line in log.read_text(errors="replace").splitlines()
+                if "unhandled error" in line or "Traceback" in line
+            ]
     assert not bad, "\n".join(bad)

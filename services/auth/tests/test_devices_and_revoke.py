@@ -7,11 +7,9 @@ import time
 import uuid
 
 import pytest
-
 from eindr_common import events
 from eindr_common.identity import revoked_key
 from eindr_common.testing import auth_headers, new_uid
-
 
 ROUTES = [
     ("POST", "/v1/auth/session", {"device": {"device_id": "d", "platform": "web"}}),
@@ -34,9 +32,9 @@ def test_token_for_another_audience_is_401(auth_svc, http, method, path, body):
 
 
 def test_devices_list_is_the_callers_own(make_device, session_for, auth_svc, http):
-    a_uid, a, a_session = session_for()
+    _a_uid, a, a_session = session_for()
     http.post(auth_svc.url + "/v1/auth/session", json={"device": make_device(platform="web")}, headers=a)
-    b_uid, b, b_session = session_for()
+    _b_uid, b, b_session = session_for()
     a_items = http.get(auth_svc.url + "/v1/auth/devices", headers=a).json()["items"]
     b_items = http.get(auth_svc.url + "/v1/auth/devices", headers=b).json()["items"]
     assert len(a_items) == 2 and [i["id"] for i in b_items] == [b_session["device"]["id"]]
@@ -46,16 +44,18 @@ def test_devices_list_is_the_callers_own(make_device, session_for, auth_svc, htt
 
 def test_user_a_cannot_sign_out_user_b_device(session_for, auth_svc, http, db):
     _, a, _ = session_for()
-    b_uid, b, b_session = session_for()
+    _b_uid, b, b_session = session_for()
     b_dev = b_session["device"]["id"]
     r = http.delete(auth_svc.url + f"/v1/auth/devices/{b_dev}", headers=a)
     assert r.status_code == 404 and r.json()["code"] == "device_not_found"
     assert [i["id"] for i in http.get(auth_svc.url + "/v1/auth/devices", headers=b).json()["items"]] == [b_dev]
-    assert db.execute("SELECT signed_out_at, push_token IS NOT NULL FROM auth.devices WHERE id = %s", (b_dev,)).fetchone() == (None, True)
+    assert db.execute(
+        "SELECT signed_out_at, push_token IS NOT NULL FROM auth.devices WHERE id = %s", (b_dev,)
+    ).fetchone() == (None, True)
 
 
 def test_logout_is_idempotent_and_a_new_session_revives_the_device(session_for, auth_svc, http, db):
-    uid, h, s = session_for()
+    _uid, h, s = session_for()
     dev_id = s["device"]["id"]
     assert http.delete(auth_svc.url + f"/v1/auth/devices/{dev_id}", headers=h).status_code == 204
     assert http.get(auth_svc.url + "/v1/auth/devices", headers=h).json()["items"] == []
@@ -64,7 +64,11 @@ def test_logout_is_idempotent_and_a_new_session_revives_the_device(session_for, 
     assert http.delete(auth_svc.url + f"/v1/auth/devices/{uuid.uuid4()}", headers=h).status_code == 404
     r = http.delete(auth_svc.url + "/v1/auth/devices/not-a-uuid", headers=h)
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "id"
-    again = http.post(auth_svc.url + "/v1/auth/session", json={"device": {"device_id": s["device"]["device_id"], "platform": "android"}}, headers=h).json()
+    again = http.post(
+        auth_svc.url + "/v1/auth/session",
+        json={"device": {"device_id": s["device"]["device_id"], "platform": "android"}},
+        headers=h,
+    ).json()
     assert again["device"]["id"] == dev_id
     assert [i["id"] for i in http.get(auth_svc.url + "/v1/auth/devices", headers=h).json()["items"]] == [dev_id]
 
@@ -73,12 +77,18 @@ def test_revoke_requires_admin_and_sets_the_key(auth_svc, http, rds, db):
     uid = new_uid()
     # Neither the user themself nor another (non-admin) user may revoke.
     for caller in (uid, new_uid()):
-        r = http.post(auth_svc.url + "/v1/auth/revoke", json={"uid": uid}, headers=auth_headers(caller, "auth", plan="premium"))
+        r = http.post(
+            auth_svc.url + "/v1/auth/revoke", json={"uid": uid}, headers=auth_headers(caller, "auth", plan="premium")
+        )
         assert r.status_code == 403 and r.json()["code"] == "admin_required"
     assert rds.get(revoked_key(uid)) is None
 
     before = int(time.time())
-    r = http.post(auth_svc.url + "/v1/auth/revoke", json={"uid": uid}, headers={**auth_headers("root", "auth", roles=("admin",)), "x-request-id": "rev-1"})
+    r = http.post(
+        auth_svc.url + "/v1/auth/revoke",
+        json={"uid": uid},
+        headers={**auth_headers("root", "auth", roles=("admin",)), "x-request-id": "rev-1"},
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["uid"] == uid
@@ -88,10 +98,23 @@ def test_revoke_requires_admin_and_sets_the_key(auth_svc, http, rds, db):
 
     assert int(datetime.fromisoformat(body["revoked_at"]).timestamp()) == stored
     assert rds.ttl(revoked_key(uid)) == -1  # no expiry
-    assert db.execute("SELECT actor, action, request_id FROM auth.audit_log WHERE subject = %s", (uid,)).fetchone() == ("root", "tokens.revoked", "rev-1")
+    assert db.execute("SELECT actor, action, request_id FROM auth.audit_log WHERE subject = %s", (uid,)).fetchone() == (
+        "root",
+        "tokens.revoked",
+        "rev-1",
+    )
 
 
-@pytest.mark.parametrize("body,field", [({}, "uid"), ({"uid": ""}, "uid"), ({"uid": "u" * 129}, "uid"), ({"uid": "a\x00b"}, "uid"), ({"uid": "x" * (1024 * 1024)}, "uid")])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "uid"),
+        ({"uid": ""}, "uid"),
+        ({"uid": "u" * 129}, "uid"),
+        ({"uid": "a\x00b"}, "uid"),
+        ({"uid": "x" * (1024 * 1024)}, "uid"),
+    ],
+)
 def test_revoke_validation(auth_svc, http, body, field):
     r = http.post(auth_svc.url + "/v1/auth/revoke", json=body, headers=auth_headers("root", "auth", roles=("admin",)))
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == field
@@ -117,7 +140,9 @@ def test_account_deletion_erases_rows_in_users_and_auth(make_device, session_for
     r = http.delete(users_svc.url + "/v1/users/me", headers=auth_headers(uid, "users"))
     assert r.status_code == 204
     assert db.execute("SELECT count(*) FROM users.users WHERE id = %s", (uid,)).fetchone()[0] == 0
-    assert _wait_for(lambda: db.execute("SELECT count(*) FROM auth.devices WHERE user_id = %s", (uid,)).fetchone()[0] == 0)
+    assert _wait_for(
+        lambda: db.execute("SELECT count(*) FROM auth.devices WHERE user_id = %s", (uid,)).fetchone()[0] == 0
+    )
     assert http.get(auth_svc.url + "/v1/auth/devices", headers=h).json()["items"] == []
     assert db.execute("SELECT count(*) FROM auth.audit_log WHERE subject = %s", (uid,)).fetchone()[0] == 0
     # The deleted account's outstanding tokens are refused by the gateway from now on.
@@ -136,10 +161,25 @@ def test_user_deleted_is_handled_idempotently_and_bad_events_do_not_block(sessio
     # The same deletion twice, then a stale redelivery with an older time: the revocation
     # time only moves forward.
     for at in (2_000_000_000, 2_000_000_000, 1_000):
-        rds.xadd(stream, {"id": uuid.uuid4().hex, "type": "user.deleted", "at": "0", "payload": json.dumps({"uid": uid, "deleted_at": at})})
+        rds.xadd(
+            stream,
+            {
+                "id": uuid.uuid4().hex,
+                "type": "user.deleted",
+                "at": "0",
+                "payload": json.dumps({"uid": uid, "deleted_at": at}),
+            },
+        )
     # An older producer's payload, {uid} only: devices erased, nothing revoked.
-    rds.xadd(stream, {"id": uuid.uuid4().hex, "type": "user.deleted", "at": "0", "payload": json.dumps({"uid": later_uid})})
-    assert _wait_for(lambda: db.execute("SELECT count(*) FROM auth.devices WHERE user_id = ANY(%s)", ([uid, later_uid],)).fetchone()[0] == 0)
+    rds.xadd(
+        stream, {"id": uuid.uuid4().hex, "type": "user.deleted", "at": "0", "payload": json.dumps({"uid": later_uid})}
+    )
+    assert _wait_for(
+        lambda: (
+            db.execute("SELECT count(*) FROM auth.devices WHERE user_id = ANY(%s)", ([uid, later_uid],)).fetchone()[0]
+            == 0
+        )
+    )
     assert _wait_for(lambda: rds.get(revoked_key(uid)) == "2000000000")
     assert rds.get(revoked_key(later_uid)) is None
     # Everything was acknowledged by the "auth" group.

@@ -6,16 +6,16 @@ import asyncio
 
 import httpx
 import pytest
-
 from eindr_common.plans import features_for
 from eindr_common.testing import auth_headers, new_uid
-
 
 
 def test_first_session_provisions_the_user_and_registers_the_device(make_device, auth_svc, users_svc, http, db):
     uid = new_uid()
     h = auth_headers(uid, "auth", claims={"email": "s@example.com", "name": "Sam", "phone_number": "+3161234"})
-    dev = make_device(platform="ios", push_token="apns-1", app_version="1.4.0 (77)", locale="nl_NL", timezone="Europe/Amsterdam")
+    dev = make_device(
+        platform="ios", push_token="apns-1", app_version="1.4.0 (77)", locale="nl_NL", timezone="Europe/Amsterdam"
+    )
     r = http.post(auth_svc.url + "/v1/auth/session", json={"device": dev}, headers=h)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -31,13 +31,20 @@ def test_first_session_provisions_the_user_and_registers_the_device(make_device,
     assert set(d) == {"id", "device_id", "platform", "push_token", "app_version", "locale", "timezone", "last_seen_at"}
     # The users service has the account, seeded with the device's locale and zone.
     assert db.execute("SELECT count(*) FROM users.users WHERE id = %s", (uid,)).fetchone()[0] == 1
-    assert db.execute("SELECT language, timezone FROM users.preferences WHERE user_id = %s", (uid,)).fetchone() == ("nl-NL", "Europe/Amsterdam")
+    assert db.execute("SELECT language, timezone FROM users.preferences WHERE user_id = %s", (uid,)).fetchone() == (
+        "nl-NL",
+        "Europe/Amsterdam",
+    )
 
 
 def test_same_device_id_updates_the_same_row(make_device, session_for, auth_svc, http, db):
     dev = make_device(push_token="tok-a", app_version="1.0")
     uid, h, first = session_for(dev)
-    r = http.post(auth_svc.url + "/v1/auth/session", json={"device": {"device_id": dev["device_id"], "platform": "android", "push_token": "tok-b"}}, headers=h)
+    r = http.post(
+        auth_svc.url + "/v1/auth/session",
+        json={"device": {"device_id": dev["device_id"], "platform": "android", "push_token": "tok-b"}},
+        headers=h,
+    )
     second = r.json()["device"]
     assert second["id"] == first["device"]["id"]
     assert second["push_token"] == "tok-b"
@@ -65,7 +72,9 @@ async def test_two_concurrent_first_logins_make_one_user_and_one_device(make_dev
     h = auth_headers(uid, "auth", claims={"email": "race@example.com"})
     dev = make_device(push_token="race-token")
     async with httpx.AsyncClient(base_url=auth_svc.url, timeout=30) as client:
-        responses = await asyncio.gather(*(client.post("/v1/auth/session", json={"device": dev}, headers=h) for _ in range(6)))
+        responses = await asyncio.gather(
+            *(client.post("/v1/auth/session", json={"device": dev}, headers=h) for _ in range(6))
+        )
     assert [r.status_code for r in responses] == [200] * 6, [r.text for r in responses]
     assert len({r.json()["device"]["id"] for r in responses}) == 1
     with psycopg.connect(postgres_url) as conn:
@@ -75,8 +84,8 @@ async def test_two_concurrent_first_logins_make_one_user_and_one_device(make_dev
 
 def test_push_token_moves_with_the_phone(make_device, session_for, auth_svc, http, db):
     token = "shared-phone-" + new_uid()
-    a_uid, a, _ = session_for(make_device(push_token=token))
-    b_uid, b, _ = session_for(make_device(push_token=token))
+    _a_uid, a, _ = session_for(make_device(push_token=token))
+    _b_uid, b, _ = session_for(make_device(push_token=token))
     # A's old row no longer addresses the phone B now uses.
     assert http.get(auth_svc.url + "/v1/auth/devices", headers=a).json()["items"][0]["push_token"] is None
     assert http.get(auth_svc.url + "/v1/auth/devices", headers=b).json()["items"][0]["push_token"] == token
@@ -120,7 +129,9 @@ def test_missing_body_is_400(auth_svc, http):
 def test_users_service_down_is_503_and_nothing_is_written(make_device, start_service, http, db):
     from eindr_common.localstack import free_port
 
-    lonely = start_service("auth-no-users", "eindr_auth.app:create_app", env={"EINDR_USERS_URL": f"http://127.0.0.1:{free_port()}"})
+    lonely = start_service(
+        "auth-no-users", "eindr_auth.app:create_app", env={"EINDR_USERS_URL": f"http://127.0.0.1:{free_port()}"}
+    )
     uid = new_uid()
     r = http.post(lonely.url + "/v1/auth/session", json={"device": make_device()}, headers=auth_headers(uid, "auth"))
     assert r.status_code == 503
@@ -132,19 +143,21 @@ def test_users_service_down_is_503_and_nothing_is_written(make_device, start_ser
 
 def test_session_of_user_b_never_touches_user_a_devices(session_for, make_device, auth_svc, http, db):
     dev = make_device(push_token="a-token-" + make_device()["device_id"], app_version="1.0")
-    a_uid, a, a_session = session_for(dev)
+    _a_uid, a, a_session = session_for(dev)
     # B signs in with the same client device_id (a shared or handed-down phone), no push token.
-    b_uid, b, b_session = session_for({"device_id": dev["device_id"], "platform": "ios", "app_version": "9.9"})
+    _b_uid, b, b_session = session_for({"device_id": dev["device_id"], "platform": "ios", "app_version": "9.9"})
     assert b_session["device"]["id"] != a_session["device"]["id"]
     a_items = http.get(auth_svc.url + "/v1/auth/devices", headers=a).json()["items"]
     assert [(i["id"], i["platform"], i["app_version"], i["push_token"]) for i in a_items] == [
         (a_session["device"]["id"], "android", "1.0", dev["push_token"])
     ]
-    assert [i["id"] for i in http.get(auth_svc.url + "/v1/auth/devices", headers=b).json()["items"]] == [b_session["device"]["id"]]
+    assert [i["id"] for i in http.get(auth_svc.url + "/v1/auth/devices", headers=b).json()["items"]] == [
+        b_session["device"]["id"]
+    ]
 
 
 def test_session_honours_idempotency_key(session_for, make_device, auth_svc, http):
-    uid, h, _ = session_for()
+    _uid, h, _ = session_for()
     body = {"device": make_device()}
     first = http.post(auth_svc.url + "/v1/auth/session", json=body, headers={**h, "Idempotency-Key": "start-1"})
     again = http.post(auth_svc.url + "/v1/auth/session", json=body, headers={**h, "Idempotency-Key": "start-1"})

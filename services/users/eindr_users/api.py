@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Response, status
-from fastapi.responses import JSONResponse
-
 from eindr_common.db import DbPool
 from eindr_common.identity import AdminUser, CurrentUser
 from eindr_common.redis_client import Redis
+from fastapi import APIRouter, Body, Path, Response, status
+from fastapi.responses import JSONResponse
 
 from . import service
-from .schemas import PlanChange, PlanResult, Preferences, PreferencesPatch, Profile, ProfilePatch, ProvisionHints
+from .schemas import (
+    PlanChange,
+    PlanResult,
+    Preferences,
+    PreferencesPatch,
+    Profile,
+    ProfilePatch,
+    ProvisionHints,
+)
 
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
 _ERRORS = {400: _PROBLEM, 401: _PROBLEM, 404: _PROBLEM, 503: _PROBLEM}
@@ -50,7 +57,11 @@ async def patch_preferences(body: PreferencesPatch, user: CurrentUser, pool: DbP
     "/{uid}/plan", response_model=PlanResult, summary="Set a user's plan (admin role only)", responses={403: _PROBLEM}
 )
 async def put_plan(
-    uid: Annotated[str, Path(min_length=1, max_length=128)], body: PlanChange, admin: AdminUser, pool: DbPool, redis: Redis
+    uid: Annotated[str, Path(min_length=1, max_length=128)],
+    body: PlanChange,
+    admin: AdminUser,
+    pool: DbPool,
+    redis: Redis,
 ) -> dict:
     return await service.set_plan(pool, redis, admin, uid, body.plan)
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
-
-from fastapi import FastAPI
 
 from eindr_common.app import build_app
+from fastapi import FastAPI
 
 from . import api, outbox
 from .settings import UsersSettings

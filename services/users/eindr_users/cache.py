@@ -55,7 +55,9 @@ async def get_or_load(
     value = await load()
     if value is not None:
         try:
-            await redis.eval(_SET_IF_GENERATION, 2, key, gen_key, generation or "0", json.dumps(value, default=str), TTL_S)
+            await redis.eval(
+                _SET_IF_GENERATION, 2, key, gen_key, generation or "0", json.dumps(value, default=str), TTL_S
+            )
         except RedisError:
             log.warning("cache fill failed", extra={"fields": {"kind": kind}})
     return value

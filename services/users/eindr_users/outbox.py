@@ -12,9 +12,8 @@ import logging
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from eindr_common import events
+from redis.exceptions import RedisError
 
 from . import repository
 
@@ -35,7 +34,10 @@ async def flush(pool: asyncpg.Pool, redis: aioredis.Redis) -> int:
                 try:
                     await events.publish(redis, STREAM_SERVICE, row["event_type"], row["payload"])
                 except RedisError:
-                    log.warning("event not published yet; it stays in the outbox", extra={"fields": {"event": row["event_type"]}})
+                    log.warning(
+                        "event not published yet; it stays in the outbox",
+                        extra={"fields": {"event": row["event_type"]}},
+                    )
                     break
                 sent.append(row["id"])
             if sent:
@@ -50,10 +52,14 @@ async def flush_quietly(pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
     try:
         await flush(pool, redis)
     except (OSError, asyncpg.PostgresError, RedisError) as exc:
-        log.warning("outbox flush failed; the background relay will retry", extra={"fields": {"error": type(exc).__name__}})
+        log.warning(
+            "outbox flush failed; the background relay will retry", extra={"fields": {"error": type(exc).__name__}}
+        )
 
 
-async def relay_forever(pool: asyncpg.Pool, redis: aioredis.Redis, stop: asyncio.Event, interval_s: float = 2.0) -> None:
+async def relay_forever(
+    pool: asyncpg.Pool, redis: aioredis.Redis, stop: asyncio.Event, interval_s: float = 2.0
+) -> None:
     while not stop.is_set():
         await flush_quietly(pool, redis)
         try:

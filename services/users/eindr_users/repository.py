@@ -19,8 +19,16 @@ PREFERENCE_COLUMNS = (
 # Column names a PATCH may write: the only identifiers ever formatted into SQL.
 _PROFILE_WRITABLE = frozenset({"display_name", "avatar_url", "email", "phone"})
 _PREFERENCES_WRITABLE = frozenset(
-    {"language", "timezone", "voice", "quiet_hours_start", "quiet_hours_end", "default_lead_minutes",
-     "history_retention_days", "notification_channels"}
+    {
+        "language",
+        "timezone",
+        "voice",
+        "quiet_hours_start",
+        "quiet_hours_end",
+        "default_lead_minutes",
+        "history_retention_days",
+        "notification_channels",
+    }
 )
 
 
@@ -29,7 +37,9 @@ async def get_user(conn: asyncpg.Connection, uid: str, *, for_update: bool = Fal
     return await conn.fetchrow(f"SELECT {PROFILE_COLUMNS} FROM users.users WHERE id = $1{lock}", uid)
 
 
-async def insert_user_if_absent(conn: asyncpg.Connection, uid: str, fields: dict[str, str | None]) -> asyncpg.Record | None:
+async def insert_user_if_absent(
+    conn: asyncpg.Connection, uid: str, fields: dict[str, str | None]
+) -> asyncpg.Record | None:
     """The new row, or None when the user already exists (concurrent first logins race
     here; the primary key makes exactly one of them win)."""
     return await conn.fetchrow(
@@ -39,7 +49,11 @@ async def insert_user_if_absent(conn: asyncpg.Connection, uid: str, fields: dict
         ON CONFLICT (id) DO NOTHING
         RETURNING {PROFILE_COLUMNS}
         """,
-        uid, fields.get("display_name"), fields.get("avatar_url"), fields.get("email"), fields.get("phone"),
+        uid,
+        fields.get("display_name"),
+        fields.get("avatar_url"),
+        fields.get("email"),
+        fields.get("phone"),
     )
 
 
@@ -49,7 +63,8 @@ async def update_user(conn: asyncpg.Connection, uid: str, fields: dict[str, Any]
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
     return await conn.fetchrow(
         f"UPDATE users.users SET {sets}, updated_at = now() WHERE id = $1 RETURNING {PROFILE_COLUMNS}",
-        uid, *(fields[n] for n in names),
+        uid,
+        *(fields[n] for n in names),
     )
 
 
@@ -62,7 +77,8 @@ async def set_plan(conn: asyncpg.Connection, uid: str, plan: str) -> tuple[str, 
         FROM old WHERE u.id = $1
         RETURNING old.plan AS old_plan, u.plan AS new_plan
         """,
-        uid, plan,
+        uid,
+        plan,
     )
     return (row["old_plan"], row["new_plan"]) if row else None
 
@@ -75,7 +91,9 @@ async def delete_user(conn: asyncpg.Connection, uid: str) -> bool:
 async def insert_default_preferences(conn: asyncpg.Connection, uid: str, language: str, timezone: str) -> None:
     await conn.execute(
         "INSERT INTO users.preferences (user_id, language, timezone) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING",
-        uid, language, timezone,
+        uid,
+        language,
+        timezone,
     )
 
 
@@ -90,7 +108,8 @@ async def update_preferences(conn: asyncpg.Connection, uid: str, fields: dict[st
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
     return await conn.fetchrow(
         f"UPDATE users.preferences SET {sets}, updated_at = now() WHERE user_id = $1 RETURNING {PREFERENCE_COLUMNS}",
-        uid, *(fields[n] for n in names),
+        uid,
+        *(fields[n] for n in names),
     )
 
 
@@ -106,7 +125,12 @@ async def insert_audit(
 ) -> None:
     await conn.execute(
         "INSERT INTO users.audit_log (actor, subject, action, fields, detail, request_id) VALUES ($1, $2, $3, $4, $5, $6)",
-        actor, subject, action, sorted(fields or []), detail, request_id,
+        actor,
+        subject,
+        action,
+        sorted(fields or []),
+        detail,
+        request_id,
     )
 
 

@@ -10,7 +10,15 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from . import domain
 
@@ -50,11 +58,27 @@ def _hhmm(value: str) -> str:
     return value
 
 
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=domain.MAX_DISPLAY_NAME), AfterValidator(_single_line)]
-Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=domain.MAX_URL), AfterValidator(_http_url)]
-LanguageTag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=domain.MAX_LANGUAGE_TAG), AfterValidator(_language)]
-TimeZoneName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=domain.MAX_TIMEZONE), AfterValidator(_timezone)]
-VoiceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:+-]+$")]
+DisplayName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=domain.MAX_DISPLAY_NAME),
+    AfterValidator(_single_line),
+]
+Url = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=domain.MAX_URL), AfterValidator(_http_url)
+]
+LanguageTag = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=domain.MAX_LANGUAGE_TAG),
+    AfterValidator(_language),
+]
+TimeZoneName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=domain.MAX_TIMEZONE),
+    AfterValidator(_timezone),
+]
+VoiceName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:+-]+$")
+]
 HHMM = Annotated[str, StringConstraints(min_length=5, max_length=5), AfterValidator(_hhmm)]
 Channel = Literal["push", "sse"]
 
@@ -89,7 +113,7 @@ class QuietHours(BaseModel):
     end: HHMM
 
     @model_validator(mode="after")
-    def _not_empty(self) -> "QuietHours":
+    def _not_empty(self) -> QuietHours:
         if self.start == self.end:
             raise ValueError("start and end must differ")
         return self

@@ -11,12 +11,11 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-from prometheus_client import Counter
-from redis.exceptions import RedisError
-
 from eindr_common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from eindr_common.identity import Principal, plan_key
 from eindr_common.observability import current_request_id
+from prometheus_client import Counter
+from redis.exceptions import RedisError
 
 from . import cache, domain, outbox, repository
 from .schemas import PreferencesPatch, Profile, ProfilePatch, ProvisionHints
@@ -42,9 +41,7 @@ async def _connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 
 
 def _no_account() -> NotFound:
-    return NotFound(
-        "This user has no account yet; the app's POST /v1/auth/session creates it", code="user_not_found"
-    )
+    return NotFound("This user has no account yet; the app's POST /v1/auth/session creates it", code="user_not_found")
 
 
 def profile_json(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +73,9 @@ def _with_token_contact(profile: dict[str, Any], principal: Principal) -> dict[s
 
 
 async def _audit(conn: asyncpg.Connection, actor: str, subject: str, action: str, **kw: Any) -> None:
-    await repository.insert_audit(conn, actor=actor, subject=subject, action=action, request_id=current_request_id(), **kw)
+    await repository.insert_audit(
+        conn, actor=actor, subject=subject, action=action, request_id=current_request_id(), **kw
+    )
 
 
 async def _sync_plan_key(redis: aioredis.Redis, uid: str, plan: str) -> None:
@@ -141,7 +140,9 @@ async def get_profile(pool: asyncpg.Pool, redis: aioredis.Redis, principal: Prin
     return _with_token_contact(profile, principal)
 
 
-async def update_profile(pool: asyncpg.Pool, redis: aioredis.Redis, principal: Principal, patch: ProfilePatch) -> dict[str, Any]:
+async def update_profile(
+    pool: asyncpg.Pool, redis: aioredis.Redis, principal: Principal, patch: ProfilePatch
+) -> dict[str, Any]:
     uid = principal.uid
     updates = patch.model_dump(exclude_unset=True)
     async with _connection(pool) as conn, conn.transaction():
@@ -209,7 +210,9 @@ async def update_preferences(
                     {"uid": uid, "old_timezone": before["timezone"], "new_timezone": after["timezone"]},
                 )
             await repository.add_outbox(
-                conn, "user.preferences_changed", {"uid": uid, "preferences": preferences_json(after), "changed": fields}
+                conn,
+                "user.preferences_changed",
+                {"uid": uid, "preferences": preferences_json(after), "changed": fields},
             )
     if changes:
         PREFERENCE_CHANGES.inc()
@@ -240,8 +243,12 @@ async def set_plan(pool: asyncpg.Pool, redis: aioredis.Redis, admin: Principal, 
             raise NotFound(f"No user {uid!r}", code="user_not_found")
         old_plan, new_plan = result
         if old_plan != new_plan:
-            await _audit(conn, admin.uid, uid, "plan.changed", fields=["plan"], detail={"old": old_plan, "new": new_plan})
-            await repository.add_outbox(conn, "user.plan_changed", {"uid": uid, "old_plan": old_plan, "new_plan": new_plan})
+            await _audit(
+                conn, admin.uid, uid, "plan.changed", fields=["plan"], detail={"old": old_plan, "new": new_plan}
+            )
+            await repository.add_outbox(
+                conn, "user.plan_changed", {"uid": uid, "old_plan": old_plan, "new_plan": new_plan}
+            )
     # Written even when unchanged: a repeated PUT repairs a key that drifted or was lost.
     try:
         await redis.set(plan_key(uid), new_plan)

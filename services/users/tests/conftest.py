@@ -10,7 +10,6 @@ import httpx
 import psycopg
 import pytest
 import redis as redis_lib
-
 from eindr_common.events import stream_name
 from eindr_common.testing import auth_headers, new_uid
 
@@ -74,5 +73,9 @@ def no_unhandled_errors_in_service_logs(eindr_tmp):
     bad = []
     for log in sorted(eindr_tmp.glob("*.log")):
         if log.name.split("-")[0] in ("users", "auth"):
-            bad += [f"{log.name}: {line[:300]}" for line in log.read_text(errors="replace").splitlines() if "unhandled error" in line or "Traceback" in line]
+            bad += [
+                f"{log.name}: {line[:300]}"
+                for line in log.read_text(errors="replace").splitlines()
+                if "unhandled error" in line or "Traceback" in line
+            ]
     assert not bad, "\n".join(bad)

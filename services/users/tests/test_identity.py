@@ -4,7 +4,6 @@ for another service; and user A can neither read nor change user B's data."""
 from __future__ import annotations
 
 import pytest
-
 from eindr_common.testing import auth_headers, new_uid
 
 ROUTES = [
@@ -55,7 +54,12 @@ def test_user_a_cannot_read_or_change_user_b(users_svc, http, make_user, db):
 
     # A's writes change A only.
     assert http.patch(url + "/v1/users/me", json={"display_name": "Alice"}, headers=a).status_code == 200
-    assert http.patch(url + "/v1/users/me/preferences", json={"timezone": "Asia/Tokyo", "voice": "a-voice"}, headers=a).status_code == 200
+    assert (
+        http.patch(
+            url + "/v1/users/me/preferences", json={"timezone": "Asia/Tokyo", "voice": "a-voice"}, headers=a
+        ).status_code
+        == 200
+    )
     assert http.get(url + "/v1/users/me", headers=b).json()["display_name"] == f"Name {b_uid}"
     assert http.get(url + "/v1/users/me/preferences", headers=b).json() == b_prefs_before
     row = db.execute("SELECT timezone, voice FROM users.preferences WHERE user_id = %s", (b_uid,)).fetchone()

@@ -23,9 +23,12 @@ def test_plan_change_requires_admin_and_updates_db_and_redis(users_svc, http, ma
     assert rds.get(plan_key(uid)) == "premium"
     assert db.execute("SELECT plan FROM users.users WHERE id = %s", (uid,)).fetchone()[0] == "premium"
     assert http.get(users_svc.url + "/v1/users/me", headers=h).json()["plan"] == "premium"
-    assert [e["payload"] for e in events_of(uid, "user.plan_changed")] == [{"uid": uid, "old_plan": "free", "new_plan": "premium"}]
+    assert [e["payload"] for e in events_of(uid, "user.plan_changed")] == [
+        {"uid": uid, "old_plan": "free", "new_plan": "premium"}
+    ]
     row = db.execute(
-        "SELECT actor, action, detail, request_id FROM users.audit_log WHERE subject = %s AND action = 'plan.changed'", (uid,)
+        "SELECT actor, action, detail, request_id FROM users.audit_log WHERE subject = %s AND action = 'plan.changed'",
+        (uid,),
     ).fetchone()
     assert row[1:] == ("plan.changed", {"old": "free", "new": "premium"}, "req-plan-1")
     assert row[0].startswith("admin-")
@@ -39,7 +42,9 @@ def test_plan_change_requires_admin_and_updates_db_and_redis(users_svc, http, ma
 
 def test_plan_change_validation(users_svc, http):
     h = admin()
-    assert http.put(users_svc.url + f"/v1/users/{new_uid()}/plan", json={"plan": "premium"}, headers=h).status_code == 404
+    assert (
+        http.put(users_svc.url + f"/v1/users/{new_uid()}/plan", json={"plan": "premium"}, headers=h).status_code == 404
+    )
     r = http.put(users_svc.url + "/v1/users/x/plan", json={"plan": "gold"}, headers=h)
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "plan"
     r = http.put(users_svc.url + "/v1/users/" + "u" * 129 + "/plan", json={"plan": "free"}, headers=h)

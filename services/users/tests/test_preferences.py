@@ -22,13 +22,23 @@ def test_defaults_and_patch_changes_only_fields_sent(users_svc, http, make_user)
         "history_retention_days": 90,
         "notification_channels": ["push", "sse"],
     }
-    r = http.patch(users_svc.url + PREFS, json={"quiet_hours": {"start": "22:30", "end": "07:00"}, "language": "zh-hant-tw"}, headers=h)
+    r = http.patch(
+        users_svc.url + PREFS,
+        json={"quiet_hours": {"start": "22:30", "end": "07:00"}, "language": "zh-hant-tw"},
+        headers=h,
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {**prefs, "quiet_hours": {"start": "22:30", "end": "07:00"}, "language": "zh-Hant-TW"}
-    r = http.patch(users_svc.url + PREFS, json={"default_lead_minutes": 15, "notification_channels": ["sse"]}, headers=h)
+    r = http.patch(
+        users_svc.url + PREFS, json={"default_lead_minutes": 15, "notification_channels": ["sse"]}, headers=h
+    )
     assert r.json()["quiet_hours"] == {"start": "22:30", "end": "07:00"}
     assert r.json()["default_lead_minutes"] == 15 and r.json()["notification_channels"] == ["sse"]
-    r = http.patch(users_svc.url + PREFS, json={"quiet_hours": None, "voice": "en_US-joe-medium", "history_retention_days": 30}, headers=h)
+    r = http.patch(
+        users_svc.url + PREFS,
+        json={"quiet_hours": None, "voice": "en_US-joe-medium", "history_retention_days": 30},
+        headers=h,
+    )
     assert r.json()["quiet_hours"] is None and r.json()["voice"] == "en_US-joe-medium"
     assert http.get(users_svc.url + PREFS, headers=h).json() == r.json()
 
@@ -41,7 +51,9 @@ def _assert_400(r, field: str) -> None:
     assert field in {e["field"] for e in body["errors"]}, body["errors"]
 
 
-@pytest.mark.parametrize("tz", ["Mars/Olympus_Mons", "utc+2", "Europe/amsterdam", "../../etc/passwd", "/etc/localtime", "localtime", "", " "])
+@pytest.mark.parametrize(
+    "tz", ["Mars/Olympus_Mons", "utc+2", "Europe/amsterdam", "../../etc/passwd", "/etc/localtime", "localtime", "", " "]
+)
 def test_bad_timezone_is_400_naming_the_field(users_svc, http, make_user, tz):
     _, h = make_user()
     _assert_400(http.patch(users_svc.url + PREFS, json={"timezone": tz}, headers=h), "timezone")
@@ -112,13 +124,24 @@ def test_nul_bytes_and_megabyte_strings_are_400_never_500(users_svc, http, make_
     uid, h = make_user()
     _assert_400(http.patch(users_svc.url + path, json={field: value}, headers=h), field)
     # Nothing was written.
-    assert db.execute("SELECT count(*) FROM users.audit_log WHERE subject = %s AND action <> 'user.provisioned'", (uid,)).fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT count(*) FROM users.audit_log WHERE subject = %s AND action <> 'user.provisioned'", (uid,)
+        ).fetchone()[0]
+        == 0
+    )
 
 
-@pytest.mark.parametrize("raw", ['{"display_name": "\\ud800"}', '{"display_name": "a\\u0007b"}', '{"display_name": ', "\x00"])
+@pytest.mark.parametrize(
+    "raw", ['{"display_name": "\\ud800"}', '{"display_name": "a\\u0007b"}', '{"display_name": ', "\x00"]
+)
 def test_undecodable_text_and_broken_json_are_400(users_svc, http, make_user, raw):
     _, h = make_user()
-    r = http.patch(users_svc.url + "/v1/users/me", content=raw.encode("utf-8", "surrogatepass"), headers={**h, "content-type": "application/json"})
+    r = http.patch(
+        users_svc.url + "/v1/users/me",
+        content=raw.encode("utf-8", "surrogatepass"),
+        headers={**h, "content-type": "application/json"},
+    )
     assert r.status_code == 400, r.text
     assert r.json()["status"] == 400
 
@@ -137,7 +160,9 @@ def test_timezone_change_emits_events(users_svc, http, make_user, events_of, db)
     r = http.patch(users_svc.url + PREFS, json={"timezone": "Europe/Amsterdam"}, headers=h)
     assert r.status_code == 200
     tz_events = events_of(uid, "user.timezone_changed")
-    assert [e["payload"] for e in tz_events] == [{"uid": uid, "old_timezone": "UTC", "new_timezone": "Europe/Amsterdam"}]
+    assert [e["payload"] for e in tz_events] == [
+        {"uid": uid, "old_timezone": "UTC", "new_timezone": "Europe/Amsterdam"}
+    ]
     changed = events_of(uid, "user.preferences_changed")
     assert len(changed) == 1 and changed[0]["payload"]["preferences"] == r.json()
 
@@ -161,5 +186,7 @@ def test_event_payloads_are_json(users_svc, http, make_user, rds):
     from eindr_common.events import stream_name
 
     last = rds.xrevrange(stream_name("users"), count=50)
-    mine = [f for _, f in last if json.loads(f["payload"]).get("uid") == uid and f["type"] == "user.preferences_changed"]
+    mine = [
+        f for _, f in last if json.loads(f["payload"]).get("uid") == uid and f["type"] == "user.preferences_changed"
+    ]
     assert json.loads(mine[0]["payload"])["preferences"]["quiet_hours"] == {"start": "23:00", "end": "06:30"}

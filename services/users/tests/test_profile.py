@@ -5,16 +5,24 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-
 from eindr_common.identity import plan_key
 from eindr_common.testing import auth_headers, new_uid
 
 
 def test_provision_creates_then_returns_the_same_profile(users_svc, http, db, rds, events_of):
     uid = new_uid()
-    claims = {"email": "a@example.com", "name": "  Ada Lovelace ", "picture": "https://img.example/a.png", "phone_number": "+441234"}
+    claims = {
+        "email": "a@example.com",
+        "name": "  Ada Lovelace ",
+        "picture": "https://img.example/a.png",
+        "phone_number": "+441234",
+    }
     h = auth_headers(uid, "users", claims=claims)
-    first = http.post(users_svc.url + "/internal/users/provision", json={"language": "pt_BR", "timezone": "America/Sao_Paulo"}, headers=h)
+    first = http.post(
+        users_svc.url + "/internal/users/provision",
+        json={"language": "pt_BR", "timezone": "America/Sao_Paulo"},
+        headers=h,
+    )
     assert first.status_code == 201
     body = first.json()
     assert body["id"] == uid
@@ -36,7 +44,11 @@ def test_provision_creates_then_returns_the_same_profile(users_svc, http, db, rd
 def test_provision_ignores_unusable_hints_and_claims(users_svc, http):
     uid = new_uid()
     h = auth_headers(uid, "users", claims={"name": "bad\x00name", "picture": "javascript:alert(1)", "email": 42})
-    r = http.post(users_svc.url + "/internal/users/provision", json={"language": "klingon!!", "timezone": "Mars/Olympus"}, headers=h)
+    r = http.post(
+        users_svc.url + "/internal/users/provision",
+        json={"language": "klingon!!", "timezone": "Mars/Olympus"},
+        headers=h,
+    )
     assert r.status_code == 201
     assert r.json()["display_name"] is None and r.json()["avatar_url"] is None and r.json()["email"] is None
     prefs = http.get(users_svc.url + "/v1/users/me/preferences", headers=h).json()
@@ -65,13 +77,20 @@ def test_email_and_phone_follow_the_verified_token(users_svc, http, make_user, d
     assert me["email"] == "new@example.com" and me["phone"] == "+15550100"
     # The next login stores them.
     assert http.post(users_svc.url + "/internal/users/provision", headers=h).status_code == 200
-    assert db.execute("SELECT email, phone FROM users.users WHERE id = %s", (uid,)).fetchone() == ("new@example.com", "+15550100")
+    assert db.execute("SELECT email, phone FROM users.users WHERE id = %s", (uid,)).fetchone() == (
+        "new@example.com",
+        "+15550100",
+    )
 
 
 def test_patch_profile_changes_only_fields_sent_and_is_audited(users_svc, http, make_user, db):
     uid, h = make_user()
     before = http.get(users_svc.url + "/v1/users/me", headers=h).json()
-    r = http.patch(users_svc.url + "/v1/users/me", json={"avatar_url": "https://cdn.example/me.jpg"}, headers={**h, "x-request-id": "req-profile-1"})
+    r = http.patch(
+        users_svc.url + "/v1/users/me",
+        json={"avatar_url": "https://cdn.example/me.jpg"},
+        headers={**h, "x-request-id": "req-profile-1"},
+    )
     assert r.status_code == 200
     after = r.json()
     assert after["avatar_url"] == "https://cdn.example/me.jpg"
@@ -109,7 +128,12 @@ def test_preferences_cache_is_invalidated_on_patch(users_svc, http, make_user, r
     key = f"eindr:users:cache:preferences:{uid}"
     assert http.get(users_svc.url + "/v1/users/me/preferences", headers=h).json()["voice"] is None
     assert rds.get(key) is not None
-    assert http.patch(users_svc.url + "/v1/users/me/preferences", json={"voice": "en_US-joe-medium"}, headers=h).status_code == 200
+    assert (
+        http.patch(
+            users_svc.url + "/v1/users/me/preferences", json={"voice": "en_US-joe-medium"}, headers=h
+        ).status_code
+        == 200
+    )
     assert rds.get(key) is None
     assert http.get(users_svc.url + "/v1/users/me/preferences", headers=h).json()["voice"] == "en_US-joe-medium"
 

@@ -8,9 +8,7 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-
 import redis as redis_lib
-
 from eindr_common.events import stream_name
 from eindr_common.localstack import free_port, start_redis
 from eindr_common.testing import auth_headers, new_uid
@@ -45,7 +43,9 @@ def test_events_survive_a_redis_outage(start_service, eindr_tmp, http, postgres_
     proc, url = start_redis(eindr_tmp / f"redis-outage-{port}", port)
     try:
         svc = start_service(
-            "users-outage", "eindr_users.app:create_app", env={"EINDR_REDIS_URL": url, "EINDR_DATABASE_URL": database_url}
+            "users-outage",
+            "eindr_users.app:create_app",
+            env={"EINDR_REDIS_URL": url, "EINDR_DATABASE_URL": database_url},
         )
         uid = new_uid()
         h = auth_headers(uid, "users")
@@ -57,9 +57,14 @@ def test_events_survive_a_redis_outage(start_service, eindr_tmp, http, postgres_
         assert http.get(svc.url + "/v1/users/me/preferences", headers=h).status_code == 200
         r = http.patch(svc.url + "/v1/users/me/preferences", json={"timezone": "Asia/Kolkata"}, headers=h)
         assert r.status_code == 200 and r.json()["timezone"] == "Asia/Kolkata"
-        pending = db.execute("SELECT event_type FROM users.outbox WHERE payload->>'uid' = %s ORDER BY id", (uid,)).fetchall()
+        pending = db.execute(
+            "SELECT event_type FROM users.outbox WHERE payload->>'uid' = %s ORDER BY id", (uid,)
+        ).fetchall()
         # (user.created may be among them when the background relay held it as Redis went away)
-        assert [p[0] for p in pending if p[0] != "user.created"] == ["user.timezone_changed", "user.preferences_changed"]
+        assert [p[0] for p in pending if p[0] != "user.created"] == [
+            "user.timezone_changed",
+            "user.preferences_changed",
+        ]
         assert http.get(svc.url + "/readyz").status_code == 503
 
         proc, url = start_redis(eindr_tmp / f"redis-outage-{port}", port)
@@ -67,7 +72,8 @@ def test_events_survive_a_redis_outage(start_service, eindr_tmp, http, postgres_
 
         def delivered() -> list[str]:
             return [
-                f["type"] for _, f in client.xrange(stream_name("users"))
+                f["type"]
+                for _, f in client.xrange(stream_name("users"))
                 if json.loads(f["payload"]).get("uid") == uid and f["type"] != "user.created"
             ]
 
