@@ -20,6 +20,9 @@ class TTSSettings(CommonSettings):
     # The voice used when a request names neither a voice nor a language.
     tts_default_voice: str = "en_US-joe-medium"
     tts_max_input_chars: int = 4000
+    # Synthesise the first clause of a long first sentence on its own (lower time to
+    # first audio byte, at the cost of a slightly longer pause at that comma).
+    tts_split_first_clause: bool = True
     # Requests admitted at once (synthesising + waiting); beyond that: 503 + Retry-After.
     tts_max_queue: int = 16
     # Parallel syntheses (each engine call is single-threaded enough to share 2 cores).

@@ -16,7 +16,16 @@ from eindr_common.errors import BadRequest, ServiceUnavailable
 
 from .config import TTSSettings
 from .encoding import Encoder
-from .engines import CoquiEngine, Engine, EspeakEngine, PiperEngine, Voice, packaged_piper_voice, split_sentences
+from .engines import (
+    CoquiEngine,
+    Engine,
+    EspeakEngine,
+    PiperEngine,
+    Voice,
+    packaged_piper_voice,
+    split_first_clause,
+    split_sentences,
+)
 
 log = logging.getLogger("eindr.tts")
 
@@ -139,6 +148,8 @@ class TTSEngine:
         started = time.perf_counter()
         encoder = Encoder(fmt, voice.sample_rate)
         sentences = split_sentences(text)
+        if self.settings.tts_split_first_clause:
+            sentences = split_first_clause(sentences[0]) + sentences[1:]
         first = True
         try:
             # the next sentence renders while the current one is being sent

@@ -192,3 +192,19 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])\s+|\n+")
 def split_sentences(text: str) -> list[str]:
     """Sentences to synthesise one by one (the first one streams while the rest render)."""
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+_CLAUSE_BREAK = re.compile(r"(?<=[,;:])\s+")
+
+
+def split_first_clause(sentence: str, min_chars: int = 24) -> list[str]:
+    """Split a long first sentence after its first clause ("Okay, I will remind you..." ->
+    "Okay," + "I will remind you..."), so the first audio is out after a clause's worth of
+    synthesis instead of a whole sentence's. Short sentences are left whole."""
+    if len(sentence) < min_chars:
+        return [sentence]
+    parts = _CLAUSE_BREAK.split(sentence, maxsplit=1)
+    if len(parts) == 2 and parts[0].strip() and len(parts[1].split()) >= 2:
+        return [parts[0].strip(), parts[1].strip()]
+    return [sentence]
+

@@ -169,3 +169,12 @@ def test_health_ready_metrics(client):
     metrics = client.get("/metrics").text
     for name in ("eindr_tts_inference_seconds_count", "eindr_tts_first_chunk_seconds_count", "eindr_tts_queue_depth", "eindr_tts_batch_size", "eindr_tts_model_info"):
         assert name in metrics
+
+
+def test_sentence_and_first_clause_splitting():
+    from eindr_tts.engines import split_first_clause, split_sentences
+
+    assert split_sentences("Okay. I will remind you!  Is that right?\nYes") == ["Okay.", "I will remind you!", "Is that right?", "Yes"]
+    assert split_first_clause("Okay, I will remind you to call mum tomorrow at five.") == ["Okay,", "I will remind you to call mum tomorrow at five."]
+    assert split_first_clause("Okay, done.") == ["Okay, done."]  # short: whole
+    assert split_first_clause("I will remind you to call mum tomorrow at five.") == ["I will remind you to call mum tomorrow at five."]

