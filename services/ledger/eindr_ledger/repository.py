@@ -136,21 +136,39 @@ async def iter_visible(conn: asyncpg.Connection, viewer: str, peers: list[str], 
         yield row
 
 
-# Net per (contact, currency) as the viewer sees it. Own entries keep their sign; a peer's
-# entries about the viewer count with the opposite sign under 'user:<peer>'. Voided
-# settlements count for nothing. Integer sums: exact.
+# Net per (contact, currency) as the viewer sees it, from ledger.totals (kept exact by a
+# trigger in every writer's transaction; ``aggregate_balances`` recomputes the same from
+# the entries). Own totals keep their sign; a peer's totals about the viewer count with
+# the opposite sign under 'user:<peer>'. Voided settlements count for nothing.
 _BALANCES = """
+    SELECT contact, currency, sum(net) AS net_minor, sum(n)::bigint AS entries, max(name) AS name
+    FROM (
+        SELECT t.contact_key AS contact, t.currency, t.net_minor AS net, t.entries AS n, t.name
+        FROM ledger.totals t
+        WHERE t.owner_id = $1 AND t.entries > 0 {own_filter}
+        UNION ALL
+        SELECT 'user:' || t.owner_id, t.currency, -t.net_minor, t.entries, NULL
+        FROM ledger.totals t
+        WHERE t.contact_key = 'user:' || $1 AND t.owner_id = ANY($2::text[]) AND t.entries > 0 {peer_filter}
+    ) x
+    GROUP BY contact, currency
+    ORDER BY contact, currency
+"""
+
+# The same answer straight from the entries (GROUP BY): the definition the totals table
+# must always equal (tests and the benchmark compare the two).
+AGGREGATE_BALANCES = """
     SELECT contact, currency, sum(amount) AS net_minor, sum(n)::bigint AS entries, max(name) AS name
     FROM (
         SELECT e.contact_key AS contact, e.currency, sum(e.signed_minor) AS amount,
                count(*) AS n, max(e.counterparty_name) AS name
         FROM ledger.entries e
-        WHERE e.owner_id = $1 AND e.status <> 'voided' {own_filter}
+        WHERE e.owner_id = $1 AND e.status <> 'voided'
         GROUP BY 1, 2
         UNION ALL
         SELECT 'user:' || e.owner_id, e.currency, -sum(e.signed_minor), count(*), NULL
         FROM ledger.entries e
-        WHERE e.counterparty_user_id = $1 AND e.owner_id = ANY($2::text[]) AND e.status <> 'voided' {peer_filter}
+        WHERE e.counterparty_user_id = $1 AND e.owner_id = ANY($2::text[]) AND e.status <> 'voided'
         GROUP BY e.owner_id, e.currency
     ) t
     GROUP BY contact, currency
@@ -162,9 +180,13 @@ async def balances(conn: asyncpg.Connection, viewer: str, peers: list[str]) -> l
     return await conn.fetch(_BALANCES.format(own_filter="", peer_filter=""), viewer, peers)
 
 
+async def aggregate_balances(conn: asyncpg.Connection, viewer: str, peers: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(AGGREGATE_BALANCES, viewer, peers)
+
+
 async def contact_balances(conn: asyncpg.Connection, viewer: str, peers: list[str], contact: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        _BALANCES.format(own_filter="AND e.contact_key = $3", peer_filter="AND 'user:' || e.owner_id = $3"),
+        _BALANCES.format(own_filter="AND t.contact_key = $3", peer_filter="AND 'user:' || t.owner_id = $3"),
         viewer, peers, contact,
     )
 
@@ -182,6 +204,15 @@ async def update_entry(conn: asyncpg.Connection, entry_id: uuid.UUID, changes: d
     return await conn.fetchrow(
         f"UPDATE ledger.entries AS e SET {sets}, updated_at = clock_timestamp() WHERE e.id = $1 RETURNING {ENTRY_COLUMNS}",
         entry_id, *[changes[c] for c in cols],
+    )
+
+
+async def rename_settlements(conn: asyncpg.Connection, entry_id: uuid.UUID, name: str, contact_key: str) -> None:
+    """Settlements follow their entry to its renamed contact (their totals move with them)."""
+    await conn.execute(
+        """UPDATE ledger.entries SET counterparty_name = $2, contact_key = $3, updated_at = clock_timestamp()
+           WHERE settles_entry_id = $1""",
+        entry_id, name, contact_key,
     )
 
 

@@ -393,6 +393,8 @@ async def update_entry(deps: Deps, principal: Principal, entry_id: str, patch: E
                 if field in sent:
                     changes[field] = getattr(patch, field)
             updated = await repository.update_entry(conn, eid, changes)
+            if "counterparty_name" in changes:
+                await repository.rename_settlements(conn, eid, updated["counterparty_name"], updated["contact_key"])
             await _audit(conn, principal.uid, principal.uid, "entry.updated", eid, sorted(sent))
             await repository.add_outbox(conn, "ledger.entry_updated", _event_payload(updated, fields=sorted(sent)))
     await outbox.flush_quietly(deps.pool, deps.redis)

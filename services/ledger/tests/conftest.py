@@ -125,3 +125,21 @@ def new_entry(ledger) -> Callable[..., dict]:
         return r.json()
 
     return _new
+
+
+@pytest.fixture
+def totals_match_entries(db) -> Callable[[str], None]:
+    """Asserts that ledger.totals (trigger-maintained) equals the GROUP BY over the entries
+    for this owner — the definition of a balance."""
+
+    def _check(owner: str) -> None:
+        by_totals = db.execute(
+            "SELECT contact_key, currency, net_minor, entries FROM ledger.totals WHERE owner_id = %s AND entries > 0 ORDER BY 1, 2", (owner,)
+        ).fetchall()
+        by_group = db.execute(
+            "SELECT contact_key, currency, sum(signed_minor), count(*) FROM ledger.entries WHERE owner_id = %s AND status <> 'voided' GROUP BY 1, 2 ORDER BY 1, 2",
+            (owner,),
+        ).fetchall()
+        assert by_totals == by_group
+
+    return _check

@@ -14,7 +14,7 @@ import httpx
 from eindr_common.testing import auth_headers, new_uid
 
 
-def test_partial_then_full_settlement_and_undo(ledger, new_entry):
+def test_partial_then_full_settlement_and_undo(ledger, new_entry, totals_match_entries):
     me = ledger()
     e = new_entry(me, amount="20.00")
     r = me.post(f"/v1/ledger/entries/{e['id']}/settle", json={"amount": "5.5"})
@@ -56,9 +56,17 @@ def test_partial_then_full_settlement_and_undo(ledger, new_entry):
     assert r.status_code == 409 and r.json()["code"] == "amount_below_settled"
     r = me.patch(f"/v1/ledger/entries/{e['id']}", json={"amount": "14.50"})
     assert r.status_code == 200 and r.json()["status"] == "settled"
+    totals_match_entries(me.uid)
+    # Renaming the contact moves its totals; deleting the entry takes its settlements along.
+    me.patch(f"/v1/ledger/entries/{e['id']}", json={"counterparty_name": "Alina"})
+    totals_match_entries(me.uid)
+    assert [b["contact"] for b in me.get("/v1/ledger/balances").json()["items"]] == ["name:alina"]
+    assert me.delete(f"/v1/ledger/entries/{e['id']}").status_code == 204
+    assert me.get("/v1/ledger/balances").json()["items"] == []
+    totals_match_entries(me.uid)
 
 
-def test_balances_net_per_contact_and_currency_never_converted(ledger, new_entry):
+def test_balances_net_per_contact_and_currency_never_converted(ledger, new_entry, totals_match_entries):
     me = ledger()
     new_entry(me, counterparty_name="Ali", amount="20", currency="USD")
     new_entry(me, counterparty_name="ali ", amount="5.25", currency="USD", direction="i_owe_them")
@@ -76,9 +84,10 @@ def test_balances_net_per_contact_and_currency_never_converted(ledger, new_entry
     assert len(one["history"]) == 3 and one["partial"] is False
     assert me.get("/v1/ledger/balances/name:nobody").status_code == 404
     assert me.get("/v1/ledger/balances/ali").status_code == 400
+    totals_match_entries(me.uid)
 
 
-def test_concurrent_writers_keep_totals_exact(ledger_svc, db):
+def test_concurrent_writers_keep_totals_exact(ledger_svc, db, totals_match_entries):
     """200 entries from 50 concurrent writers, plus concurrent partial settlements racing
     on one entry: the API's balance, SQL's sum and Python's Decimal sum agree exactly."""
     uid = new_uid()
@@ -123,6 +132,7 @@ def test_concurrent_writers_keep_totals_exact(ledger_svc, db):
     ).fetchall())
     exps = {"USD": 2, "JPY": 0, "KWD": 3}
     assert {c: Decimal(v).scaleb(-exps[c]) for c, v in sql.items()} == expected
+    totals_match_entries(uid)
     bea = [b for b in items if b["contact"] == "name:bea"][0]
     assert bea["direction"] == "settled" and bea["net_amount"] == "0.00" and bea["entries"] == 21
     assert db.execute("SELECT settled_minor, status FROM ledger.entries WHERE owner_id = %s AND contact_key = 'name:bea' AND kind = 'entry'", (uid,)).fetchone() == (2000, "settled")

@@ -26,7 +26,7 @@ def balance(client, contact: str, currency: str = "USD"):
     return None
 
 
-def test_mirrored_entry_seen_and_settled_by_both(ledger, friends, befriend, new_entry):
+def test_mirrored_entry_seen_and_settled_by_both(ledger, friends, befriend, new_entry, totals_match_entries):
     a, b = ledger(), ledger()
     befriend(a.uid, b.uid, "trusted", "trusted")
     e = new_entry(a, counterparty_user_id=b.uid, counterparty_name="Bob", amount="20.00", note="concert")
@@ -71,6 +71,8 @@ def test_mirrored_entry_seen_and_settled_by_both(ledger, friends, befriend, new_
     a.patch(f"/v1/ledger/entries/{e['id']}", json={"amount": "15"})
     assert balance(b, f"user:{a.uid}") == ("i_owe_them", "12.50")
     assert "true" in [line.split(",")[-2] for line in b.get("/v1/ledger/export.csv").text.splitlines()[1:]]
+    totals_match_entries(a.uid)
+    totals_match_entries(b.uid)
 
 
 def test_tiers_allow_and_deny_exactly_and_at_once(ledger, friends, befriend, new_entry):
@@ -148,7 +150,7 @@ def test_friends_down_degrades_to_own_entries_and_says_so(start_service, ledger,
     alone.stop()
 
 
-def test_user_deleted_erases_own_ledger_and_unmirrors_friends_entries(ledger, befriend, new_entry, rds, db):
+def test_user_deleted_erases_own_ledger_and_unmirrors_friends_entries(ledger, befriend, new_entry, rds, db, totals_match_entries):
     gone, friend = ledger(), ledger()
     befriend(gone.uid, friend.uid, "trusted", "trusted")
     own = new_entry(gone, counterparty_user_id=friend.uid, amount="9")
@@ -172,3 +174,5 @@ def test_user_deleted_erases_own_ledger_and_unmirrors_friends_entries(ledger, be
     items = {b["contact"]: b for b in friend.get("/v1/ledger/balances").json()["items"]}
     assert items["name:gina"]["net_amount"] == "4.00" and items["name:deleted user"]["net_amount"] == "1.00"
     assert all(not c.startswith("user:") for c in items)
+    totals_match_entries(friend.uid)
+    assert db.execute("SELECT count(*) FROM ledger.totals WHERE owner_id = %s AND entries > 0", (gone.uid,)).fetchone()[0] == 0
