@@ -75,7 +75,7 @@ class Component:
     volumes: list[tuple[str, str, str]] = field(default_factory=list)  # extra emptyDirs: (name, mountPath, sizeLimit)
     secret_files: list[tuple[str, str, str]] = field(default_factory=list)  # (secret, mountPath, volume name)
     claims: list[tuple[str, str, str, str]] = field(default_factory=list)  # read-only PVCs: (claim, mountPath, volume, size)
-    res: Res = field(default_factory=lambda: Res("100m", "192Mi", "1", "384Mi"))
+    res: Res = field(default_factory=lambda: Res("100m", "192Mi", "1", "448Mi"))
     replicas: int = 2
     scale: Scale | None = None
     db_secret: str = ""  # secret holding EINDR_DATABASE_URL; default eindr-<name>-database
@@ -87,12 +87,13 @@ class Component:
         return self.image or f"eindr/{self.name}"
 
 
-API = Res("100m", "192Mi", "1", "384Mi")
+# Sizes: docs/operations.md "Sizing" (measured with deploy/tools/measure_rss.py: every API
+# service idles at 105-125 MiB RSS; stt peaks at 423 MiB, intent 653 MiB, tts 243 MiB).
 
 COMPONENTS: list[Component] = [
     Component(
         "gateway", "edge", "gateway", 8000, "gateway/pyproject.toml",
-        calls=["auth", "users", "reminders", "notes", "ledger", "friends", "calendar", "history", "assistant"],
+        calls=["auth", "users", "reminders", "notes", "ledger", "friends", "calendar", "history", "assistant", "audit"],
         internet=True,  # Google's x509 certificates for Firebase ID tokens
         env={
             # Only the ingress controller reaches the gateway (NetworkPolicy), so the client
@@ -162,18 +163,28 @@ COMPONENTS: list[Component] = [
                     ("EINDR_CALENDAR_GOOGLE_CLIENT_SECRET", "eindr-calendar", "google-client-secret", True)],
     ),
     Component("history", "api", "services/history", 8108, "services/history/pyproject.toml", migrations=True,
-              db=True, internet=True, scale=Scale(2, 8, cpu_percent=70)),
+              db=True, calls=["intent", "reminders"], internet=True, scale=Scale(2, 8, cpu_percent=70)),
     Component(
-        "assistant", "api", "services/assistant", 8109, "services/assistant/pyproject.toml", migrations=True, db=True,
+        "history-worker", "worker", "services/history", 9108, "services/history/eindr_history/worker.py",
+        image="eindr/history",
+        command=["uvicorn", "eindr_history.worker:create_app", "--factory", "--host", "0.0.0.0", "--port", "9108", "--no-access-log"],
+        migrations=True, db=True, calls=["intent", "reminders"], internet=True, db_secret="eindr-history-database",
+        replicas=1,  # embeddings: FOR UPDATE SKIP LOCKED, so more replicas are safe when the backlog grows
+    ),
+    # The audit log (the lead's service): consumes the eindr:audit stream, serves the admin API.
+    Component("audit", "api", "services/audit", 8110, "services/audit/pyproject.toml", migrations=True, db=True,
+              internet=True, scale=Scale(2, 4, cpu_percent=70)),
+    Component(
+        "assistant", "api", "services/assistant", 8109, "services/assistant/pyproject.toml",
         calls=["stt", "intent", "chat", "tts", "users", "reminders", "notes", "ledger", "friends", "calendar", "history"],
         internet=True, res=Res("200m", "256Mi", "2", "512Mi"), scale=Scale(2, 12, cpu_percent=65),
     ),
     # Inference: no database, no Redis, no internet; they scale on their own queue depth.
     Component(
         "stt", "inference", "inference/stt", 8201, "inference/stt/pyproject.toml", redis=False,
-        env={"EINDR_STT_CACHE_DIR": "/var/cache/eindr/stt", "EINDR_STT_CPU_THREADS": "2", "HOME": "/tmp"},
-        volumes=[("model-cache", "/var/cache/eindr", "1Gi")],
-        res=Res("2", "1Gi", "2", "2Gi"), startup_s=600, gpu=True,
+        # Whisper base is baked into the image (/opt/models/whisper-base, EINDR_STT_MODEL).
+        env={"EINDR_STT_CPU_THREADS": "2", "HOME": "/tmp"},
+        res=Res("2", "768Mi", "2", "1536Mi"), startup_s=300, gpu=True,
         scale=Scale(1, 8, pods_metric="eindr_stt_queue_depth", target="2"),
     ),
     Component(
@@ -184,8 +195,8 @@ COMPONENTS: list[Component] = [
     ),
     Component(
         "chat", "inference", "inference/chat", 8203, "inference/chat/pyproject.toml", redis=False,
-        env={"EINDR_CHAT_MODEL": "/models/chat", "HOME": "/tmp", "HF_HOME": "/tmp/hf"},
-        # The Bloom checkpoint directory (config.json, weights, tokenizer) at /models/chat:
+        env={"EINDR_CHAT_MODEL": "/models/bloom-560m", "HOME": "/tmp", "HF_HOME": "/tmp/hf"},
+        # The Bloom checkpoint directory (config.json, weights, tokenizer) at /models/bloom-560m:
         # the operator fills this volume once (docs/operations.md, "Chat model").
         claims=[("chat-model", "/models", "model", "5Gi")],
         res=Res("2", "3Gi", "4", "4Gi"), startup_s=600, gpu=True,
@@ -194,7 +205,7 @@ COMPONENTS: list[Component] = [
     Component(
         "tts", "inference", "inference/tts", 8204, "inference/tts/pyproject.toml", redis=False,
         env={"HOME": "/tmp"},
-        res=Res("1", "512Mi", "2", "1Gi"), startup_s=300,
+        res=Res("1", "384Mi", "2", "1Gi"), startup_s=300,
         scale=Scale(1, 8, pods_metric="eindr_tts_queue_depth", target="3"),
     ),
 ]

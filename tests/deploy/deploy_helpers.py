@@ -1,0 +1,103 @@
+"""Helpers of the deploy tests: build overlays with real kustomize, read compose, find the
+metrics the code exports."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+MONITORING = ROOT / "deploy" / "monitoring"
+
+# Built by their own images, not ours (compose services without a `build:` are infrastructure).
+METRIC_DEF = re.compile(r"\b(Counter|Histogram|Gauge|Summary|Info|Enum)\(\s*[\"'](eindr_[a-z0-9_]+)[\"']", re.S)
+SUFFIXES = {
+    "Counter": ["_total", "_created"],
+    "Histogram": ["_bucket", "_sum", "_count", "_created"],
+    "Summary": ["_sum", "_count", "_created"],
+    "Gauge": [""],
+    "Info": ["_info"],
+    "Enum": [""],
+}
+
+
+def kustomize_cmd() -> list[str]:
+    """Real kustomize: the standalone binary when installed, else the one built into kubectl."""
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    raise RuntimeError("neither kustomize nor kubectl is installed (scripts/bootstrap.sh installs kubectl)")
+
+
+def docs_of(text: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+@functools.lru_cache(maxsize=None)
+def _build(target: str) -> str:
+    path = K8S / "base" if target == "base" else K8S / "overlays" / target
+    proc = subprocess.run([*kustomize_cmd(), str(path)], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise AssertionError(f"kustomize build {path} failed:\n{proc.stderr}")
+    return proc.stdout
+
+
+def build(target: str) -> list[dict]:
+    """The rendered documents of `base`, `dev` or `prod` (fresh dicts on every call)."""
+    return docs_of(_build(target))
+
+
+def deployments(docs: list[dict]) -> list[dict]:
+    return [d for d in docs if d["kind"] == "Deployment"]
+
+
+@functools.lru_cache(maxsize=None)
+def generator():
+    spec = importlib.util.spec_from_file_location("eindr_deploy_generate", K8S / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve string annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def compose_components() -> set[str]:
+    """Compose services built from this repository (the rest are images: postgres, redis, ...)."""
+    return {name for name, svc in compose()["services"].items() if "build" in svc}
+
+
+@functools.lru_cache(maxsize=None)
+def metric_definitions() -> dict[str, str]:
+    """Metric family name -> type, for every metric the components define in code."""
+    out: dict[str, str] = {}
+    for top in ("gateway", "services", "inference", "libs"):
+        for path in (ROOT / top).rglob("*.py"):
+            parts = set(path.relative_to(ROOT).parts)
+            if parts & {"tests", "build", ".venv"} or any(p.endswith(".egg-info") for p in parts):
+                continue
+            for kind, name in METRIC_DEF.findall(path.read_text(errors="replace")):
+                out[name] = kind
+    return out
+
+
+def metric_names() -> set[str]:
+    """Every series name Prometheus sees from our code (families plus their suffixes)."""
+    names: set[str] = set()
+    for family, kind in metric_definitions().items():
+        base = family[: -len("_total")] if kind == "Counter" and family.endswith("_total") else family
+        for suffix in SUFFIXES[kind]:
+            names.add(base + suffix)
+        names.add(family)
+    return names
