@@ -59,3 +59,8 @@ class RemindersClient:
         if not reminder_id:
             raise Problem("reminders answered without an id", status=502, code="reminders_bad_response")
         return str(reminder_id)
+
+    async def cancel(self, principal: Principal, reminder_id: str) -> None:
+        """Cancels a reminder the ledger made (the debt is gone or its due date moved).
+        Best effort: raises a Problem, which callers log and ignore."""
+        await self._client.call("POST", f"/v1/reminders/{reminder_id}/cancel", principal, headers={"idempotency-key": f"cancel:{reminder_id}"})

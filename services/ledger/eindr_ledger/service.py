@@ -142,7 +142,8 @@ async def _make_reminder(deps: Deps, principal: Principal, row: asyncpg.Record) 
     error: str | None = None
     try:
         reminder_id = await deps.reminders.create(
-            principal, title=_reminder_title(row), due_at=row["due_at"], key=f"ledger-entry:{row['id']}"
+            principal, title=_reminder_title(row), due_at=row["due_at"],
+            key=f"ledger-entry:{row['id']}:{row['due_at'].isoformat()}",
         )
     except Problem as exc:
         error = f"{exc.code}: {exc.detail}"[:500]
@@ -150,6 +151,15 @@ async def _make_reminder(deps: Deps, principal: Principal, row: asyncpg.Record) 
     async with deps.pool.acquire() as conn:
         updated = await repository.set_reminder_result(conn, principal.uid, row["id"], reminder_id, error)
     return updated or row
+
+
+async def _cancel_reminder(deps: Deps, principal: Principal, reminder_id: str | None) -> None:
+    if not reminder_id:
+        return
+    try:
+        await deps.reminders.cancel(principal, reminder_id)
+    except Problem as exc:
+        log.warning("could not cancel the reminder of a ledger entry", extra={"fields": {"code": exc.code}})
 
 
 async def create_entry(deps: Deps, principal: Principal, body: EntryCreate) -> dict[str, Any]:
@@ -398,8 +408,13 @@ async def update_entry(deps: Deps, principal: Principal, entry_id: str, patch: E
             await _audit(conn, principal.uid, principal.uid, "entry.updated", eid, sorted(sent))
             await repository.add_outbox(conn, "ledger.entry_updated", _event_payload(updated, fields=sorted(sent)))
     await outbox.flush_quietly(deps.pool, deps.redis)
-    if "due_at" in sent and updated["due_at"] is not None:
-        updated = await _make_reminder(deps, principal, updated)
+    if "due_at" in sent and updated["due_at"] != row["due_at"]:
+        await _cancel_reminder(deps, principal, row["reminder_id"])
+        if updated["due_at"] is not None:
+            updated = await _make_reminder(deps, principal, updated)
+        elif row["reminder_id"]:
+            async with deps.pool.acquire() as conn:
+                updated = await repository.set_reminder_result(conn, principal.uid, eid, None, None) or updated
     return entry_json(updated, principal.uid)
 
 
@@ -414,6 +429,7 @@ async def delete_entry(deps: Deps, principal: Principal, entry_id: str) -> None:
             await _audit(conn, principal.uid, principal.uid, "entry.deleted", eid)
             await repository.add_outbox(conn, "ledger.entry_deleted", _event_payload(row))
     await outbox.flush_quietly(deps.pool, deps.redis)
+    await _cancel_reminder(deps, principal, row["reminder_id"])
 
 
 async def settle(deps: Deps, principal: Principal, entry_id: str, body: SettleRequest) -> dict[str, Any]:
@@ -469,6 +485,9 @@ async def settle(deps: Deps, principal: Principal, entry_id: str, body: SettleRe
             await _audit(conn, principal.uid, entry["owner_id"], "entry.settled", eid)
             await repository.add_outbox(conn, "ledger.entry_settled", _event_payload(settlement, settled_by=principal.uid, entry_status=updated["status"]))
     await outbox.flush_quietly(deps.pool, deps.redis)
+    if updated["status"] == "settled" and updated["owner_id"] == principal.uid:
+        # Paid in full: the owner's "they owe you" reminder has nothing left to remind of.
+        await _cancel_reminder(deps, principal, updated["reminder_id"])
     return {"entry": entry_json(updated, principal.uid), "settlement": entry_json(settlement, principal.uid)}
 
 
