@@ -1,0 +1,1 @@
+"""Eindr calendar sync service."""

@@ -1,0 +1,45 @@
+"""``create_app``: the calendar service (audience "calendar", port 8107, schema calendar)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from eindr_common.app import build_app
+
+from . import api, service
+from .clients import RemindersClient
+from .crypto import Crypto
+from .settings import CalendarSettings
+
+
+def make_deps(app: FastAPI, settings: CalendarSettings) -> service.Deps:
+    return service.Deps(
+        pool=app.state.pool, redis=app.state.redis, settings=settings, crypto=Crypto(settings.encryption_keys),
+        reminders=RemindersClient(settings.reminders_url, settings.internal_token_secret),
+    )
+
+
+def create_app(settings: CalendarSettings | None = None) -> FastAPI:
+    settings = settings or CalendarSettings()
+    Crypto(settings.encryption_keys)  # fail at start, not on the first request, when a key is malformed
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.deps = make_deps(app, settings)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await app.state.deps.reminders.aclose()
+
+    app = build_app("calendar", settings=settings, database=True, redis=True, migrations=settings.migrations_path, lifespan=lifespan)
+    app.include_router(api.router)
+    app.include_router(api.webhooks)
+    return app
+
+
+__all__ = ["create_app", "asyncio"]

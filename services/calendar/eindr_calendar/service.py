@@ -1,0 +1,934 @@
+"""Use cases of the calendar service and the sync engine.
+
+A sync run of one connection, serialised per connection by a PostgreSQL advisory lock:
+1. push: reminder changes queued for this connection (``calendar.outbound``, filled by the
+   reminders-event consumer) are written to the target calendar, conditional on the ETag;
+2. pull: each synced calendar's changes (Google ``syncToken``; CalDAV ctag check, then
+   ``sync-collection``) become reminder creates / patches / deletes, made through the
+   reminders API as the user;
+3. Google: push channels are (re)created before they expire.
+Echo loops are cut by fingerprints: a change whose content equals what the link last
+synced is not written back. Both sides changed since the last sync is a conflict: the
+later modification (each source's own timestamp) wins and both versions are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import asyncpg
+import redis.asyncio as aioredis
+from prometheus_client import Counter, Histogram
+
+from eindr_common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from eindr_common.http_client import UpstreamError
+from eindr_common.identity import Principal
+from eindr_common.pagination import encode_cursor
+
+from . import caldav_sync as cd
+from . import domain
+from . import google as g
+from . import ical
+from . import repository as repo
+from .clients import RemindersClient
+from .crypto import Crypto
+from .settings import CalendarSettings
+
+log = logging.getLogger("eindr.calendar")
+
+WAKE_KEY = "eindr:calendar:wake"
+OAUTH_KEY = "eindr:calendar:oauth:"
+OAUTH_TTL_S = 600
+
+RUNS = Counter("calendar_sync_runs_total", "Sync runs", ["provider", "status"])
+CHANGES = Counter("calendar_sync_changes_total", "Changes applied", ["provider", "direction"])
+RUN_SECONDS = Histogram("calendar_sync_run_seconds", "Duration of a sync run", ["provider"])
+WEBHOOKS = Counter("calendar_webhooks_total", "Google push notifications", ["result"])
+CONFLICTS = Counter("calendar_conflicts_total", "Conflicts resolved", ["winner"])
+
+
+@dataclass
+class Deps:
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+    settings: CalendarSettings
+    crypto: Crypto
+    reminders: RemindersClient
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _invalid(field_name: str, message: str, code: str = "validation_error") -> ValidationFailed:
+    return ValidationFailed(f"Invalid value for: {field_name}", code=code, errors=[{"field": field_name, "message": message}])
+
+
+# ================================================================ views
+
+def connection_view(row: asyncpg.Record, calendars: list[asyncpg.Record] | None = None) -> dict[str, Any]:
+    out = {k: row[k] for k in ("id", "provider", "status", "display_name", "server_url", "username", "import_mode",
+                               "poll_interval_s", "next_sync_at", "last_error", "last_sync_at", "created_at", "updated_at")}
+    out["failures"] = row["failures"]
+    if calendars is not None:
+        out["calendars"] = [calendar_view(c) for c in calendars]
+    return out
+
+
+def calendar_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"], "remote_id": row["remote_id"], "name": row["name"], "sync_enabled": row["sync_enabled"],
+        "is_target": row["is_target"], "push_channel_expires_at": row["channel_expires_at"],
+    }
+
+
+def run_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "connection_id", "trigger", "started_at", "finished_at", "status", "changes_in",
+                                "changes_out", "requests", "full_resync", "errors")}
+
+
+def conflict_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "connection_id", "reminder_id", "remote_uid", "winner", "eindr_version", "remote_version",
+                                "eindr_modified_at", "remote_modified_at", "created_at")}
+
+
+# ================================================================ connections (API use cases)
+
+async def _get_owned(conn: asyncpg.Connection, principal: Principal, connection_id: uuid.UUID) -> asyncpg.Record:
+    row = await repo.get_connection(conn, principal.uid, connection_id)
+    if row is None:
+        raise NotFound("No such calendar connection", code="connection_not_found")
+    return row
+
+
+async def connect_caldav(deps: Deps, principal: Principal, body: Any) -> dict[str, Any]:
+    account = cd.CalDAVAccount(body.server_url, body.username, body.password, timeout_s=deps.settings.calendar_http_timeout_s)
+    try:
+        principal_url, calendars = await asyncio.wait_for(asyncio.to_thread(account.discover), deps.settings.calendar_http_timeout_s + 5)
+    except cd.CalDAVAuthError as exc:
+        raise BadRequest("The CalDAV server rejected the username or password", code="caldav_unauthorized",
+                         errors=[{"field": "password", "message": "rejected by the server (401)"}]) from exc
+    except (cd.NotCalDAV, cd.CalDAVError, TimeoutError) as exc:
+        raise BadRequest("This URL is not a CalDAV server", code="not_caldav",
+                         errors=[{"field": "server_url", "message": str(exc)[:200] or "no CalDAV principal here"}]) from exc
+    finally:
+        account.close()
+    connection_id = uuid.uuid4()
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await repo.insert_connection(conn, {
+            "id": connection_id, "user_id": principal.uid, "provider": "caldav",
+            "display_name": body.display_name or urlparse(body.server_url).hostname, "server_url": body.server_url,
+            "principal_url": principal_url, "username": body.username, "secret_enc": deps.crypto.encrypt(body.password),
+            "import_mode": body.import_mode, "poll_interval_s": body.poll_interval_s or deps.settings.calendar_poll_interval_s,
+        })
+        cals = []
+        for i, cal in enumerate(calendars):
+            rec = await repo.upsert_calendar(conn, connection_id=connection_id, user_id=principal.uid, remote_id=cal.url, name=cal.name)
+            if i == 0:
+                await repo.update_calendar(conn, rec["id"], is_target=True)
+            cals.append(rec)
+        cals = await repo.list_calendars(conn, connection_id)
+    await wake(deps.redis)
+    return connection_view(row, cals)
+
+
+async def google_connect(deps: Deps, principal: Principal) -> dict[str, Any]:
+    s = deps.settings
+    if not s.calendar_google_client_id:
+        raise ServiceUnavailable("Google Calendar is not configured on this server", code="google_not_configured")
+    verifier, challenge = g.pkce_pair()
+    state = secrets.token_urlsafe(32)
+    record = {"uid": principal.uid, "verifier": deps.crypto.encrypt(verifier).decode()}
+    await deps.redis.set(OAUTH_KEY + state, json.dumps(record), ex=OAUTH_TTL_S)
+    return {"authorization_url": g.consent_url(s, state=state, challenge=challenge), "state": state, "expires_in": OAUTH_TTL_S}
+
+
+async def google_callback(deps: Deps, principal: Principal, body: Any) -> dict[str, Any]:
+    raw = await deps.redis.getdel(OAUTH_KEY + body.state)
+    record = json.loads(raw) if raw else None
+    if not record or record.get("uid") != principal.uid:
+        raise _invalid("state", "unknown or expired authorization state; start again at /v1/calendar/google/connect", "invalid_oauth_state")
+    verifier = deps.crypto.decrypt(record["verifier"].encode())
+    try:
+        tokens = await g.exchange_code(deps.settings, body.code, verifier)
+    except g.OAuthError as exc:
+        raise _invalid("code", f"Google refused the authorization code ({exc.error})", "google_oauth_failed") from exc
+    except g.GoogleError as exc:
+        raise ServiceUnavailable("Google's token endpoint is unreachable", code="google_unavailable") from exc
+    if not tokens.refresh_token:
+        raise _invalid("code", "Google returned no refresh token (consent with access_type=offline is required)", "google_oauth_failed")
+    api = g.GoogleCalendar(deps.settings, access_token=tokens.access_token, refresh_token=tokens.refresh_token, expires_at=tokens.expires_at)
+    try:
+        items = await asyncio.to_thread(api.calendars)
+    except g.GoogleError as exc:
+        raise ServiceUnavailable(f"Google Calendar answered with an error: {exc}", code="google_unavailable") from exc
+    primary = next((c for c in items if c.get("primary")), items[0] if items else None)
+    connection_id = uuid.uuid4()
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await repo.insert_connection(conn, {
+            "id": connection_id, "user_id": principal.uid, "provider": "google",
+            "display_name": "Google Calendar", "username": primary["id"] if primary else None,
+            "secret_enc": deps.crypto.encrypt(tokens.refresh_token), "access_token_enc": deps.crypto.encrypt(tokens.access_token),
+            "access_expires_at": tokens.expires_at, "import_mode": body.import_mode,
+            "poll_interval_s": body.poll_interval_s or deps.settings.calendar_poll_interval_s,
+        })
+        for item in items:
+            if item.get("accessRole") not in (None, "owner", "writer"):
+                continue
+            rec = await repo.upsert_calendar(conn, connection_id=connection_id, user_id=principal.uid, remote_id=item["id"],
+                                             name=item.get("summaryOverride") or item.get("summary"), timezone=item.get("timeZone"))
+            if primary is not None and item["id"] == primary["id"]:
+                await repo.update_calendar(conn, rec["id"], is_target=True)
+        cals = await repo.list_calendars(conn, connection_id)
+    await wake(deps.redis)
+    return connection_view(row, cals)
+
+
+async def list_connections(conn: asyncpg.Connection, principal: Principal, limit: int, after: list[Any] | None) -> dict[str, Any]:
+    try:
+        rows = await repo.list_connections(conn, principal.uid, limit + 1, after)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise BadRequest("cursor is not one this API issued", code="invalid_cursor", errors=[{"field": "cursor", "message": "malformed cursor"}]) from exc
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [connection_view(r, await repo.list_calendars(conn, r["id"])) for r in rows]
+    cursor = encode_cursor([rows[-1]["created_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
+    return {"items": items, "next_cursor": cursor}
+
+
+async def get_connection(conn: asyncpg.Connection, principal: Principal, connection_id: uuid.UUID) -> dict[str, Any]:
+    row = await _get_owned(conn, principal, connection_id)
+    return connection_view(row, await repo.list_calendars(conn, connection_id))
+
+
+async def patch_connection(deps: Deps, principal: Principal, connection_id: uuid.UUID, body: Any) -> dict[str, Any]:
+    sent = body.model_fields_set
+    async with deps.pool.acquire() as conn:
+        row = await _get_owned(conn, principal, connection_id)
+    fields: dict[str, Any] = {}
+    for name in ("import_mode", "poll_interval_s", "display_name"):
+        if name in sent and getattr(body, name) is not None:
+            fields[name] = getattr(body, name)
+    if "password" in sent and body.password is not None:
+        if row["provider"] != "caldav":
+            raise _invalid("password", "only CalDAV connections have a password; reconnect Google through /google/connect")
+        account = cd.CalDAVAccount(row["server_url"], row["username"], body.password, timeout_s=deps.settings.calendar_http_timeout_s)
+        try:
+            await asyncio.to_thread(account.discover)
+        except cd.CalDAVAuthError as exc:
+            raise BadRequest("The CalDAV server rejected the username or password", code="caldav_unauthorized",
+                             errors=[{"field": "password", "message": "rejected by the server (401)"}]) from exc
+        except cd.CalDAVError as exc:
+            raise ServiceUnavailable("The CalDAV server could not be reached", code="caldav_unavailable") from exc
+        finally:
+            account.close()
+        fields.update(secret_enc=deps.crypto.encrypt(body.password), status="active", failures=0, last_error=None,
+                      next_sync_at=utcnow())
+    async with deps.pool.acquire() as conn:
+        await repo.update_connection(conn, connection_id, **fields)
+        return await get_connection(conn, principal, connection_id)
+
+
+async def patch_calendar(deps: Deps, principal: Principal, connection_id: uuid.UUID, calendar_id: uuid.UUID, body: Any) -> dict[str, Any]:
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await _get_owned(conn, principal, connection_id)
+        cal = await repo.get_calendar(conn, principal.uid, connection_id, calendar_id)
+        if cal is None:
+            raise NotFound("No such calendar in this connection", code="calendar_not_found")
+        fields: dict[str, Any] = {}
+        if body.sync_enabled is not None:
+            fields["sync_enabled"] = body.sync_enabled
+        if body.is_target is True:
+            await repo.clear_target(conn, connection_id)
+            fields["is_target"] = True
+        elif body.is_target is False:
+            fields["is_target"] = False
+        await repo.update_calendar(conn, calendar_id, **fields)
+        await repo.request_sync(conn, connection_id)
+        cal = await repo.get_calendar(conn, principal.uid, connection_id, calendar_id)
+    return calendar_view(cal)
+
+
+async def delete_connection(deps: Deps, principal: Principal, connection_id: uuid.UUID) -> None:
+    """Stops the push channels, then deletes the connection with its credentials, calendars,
+    links and queue (cascade). Reminders already created stay."""
+    async with deps.pool.acquire() as conn:
+        row = await _get_owned(conn, principal, connection_id)
+    if row["provider"] == "google":
+        await stop_channels(deps, connection_id)
+    async with deps.pool.acquire() as conn:
+        await repo.delete_connection(conn, principal.uid, connection_id)
+
+
+async def stop_channels(deps: Deps, connection_id: uuid.UUID) -> int:
+    async with deps.pool.acquire() as conn:
+        row = await repo.get_connection_secrets(conn, connection_id)
+        cals = await repo.list_calendars(conn, connection_id)
+    if row is None:
+        return 0
+    with_channel = [c for c in cals if c["channel_id"]]
+    if not with_channel:
+        return 0
+    stopped = 0
+    try:
+        api = _google_api(deps, row)
+        for cal in with_channel:
+            await asyncio.to_thread(api.stop, cal["channel_id"], cal["channel_resource_id"] or "")
+            stopped += 1
+    except g.GoogleError as exc:
+        log.warning("could not stop a push channel; it expires on its own", extra={"fields": {"error": str(exc)[:200]}})
+    async with deps.pool.acquire() as conn:
+        for cal in with_channel:
+            await repo.update_calendar(conn, cal["id"], channel_id=None, channel_token_hash=None, channel_resource_id=None,
+                                       channel_expires_at=None)
+    return stopped
+
+
+async def list_runs(conn: asyncpg.Connection, principal: Principal, connection_id: uuid.UUID, limit: int, after: list[Any] | None) -> dict[str, Any]:
+    await _get_owned(conn, principal, connection_id)
+    try:
+        rows = await repo.list_runs(conn, connection_id, limit + 1, after)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise BadRequest("cursor is not one this API issued", code="invalid_cursor", errors=[{"field": "cursor", "message": "malformed cursor"}]) from exc
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = encode_cursor([rows[-1]["started_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
+    return {"items": [run_view(r) for r in rows], "next_cursor": cursor}
+
+
+async def list_conflicts(conn: asyncpg.Connection, principal: Principal, limit: int, after: list[Any] | None,
+                         connection_id: uuid.UUID | None = None) -> dict[str, Any]:
+    if connection_id is not None:
+        await _get_owned(conn, principal, connection_id)
+    try:
+        rows = await repo.list_conflicts(conn, principal.uid, limit + 1, after, connection_id)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise BadRequest("cursor is not one this API issued", code="invalid_cursor", errors=[{"field": "cursor", "message": "malformed cursor"}]) from exc
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = encode_cursor([rows[-1]["created_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
+    return {"items": [conflict_view(r) for r in rows], "next_cursor": cursor}
+
+
+async def sync_now(deps: Deps, principal: Principal, connection_id: uuid.UUID) -> dict[str, Any]:
+    async with deps.pool.acquire() as conn:
+        row = await _get_owned(conn, principal, connection_id)
+    if row["status"] != "active":
+        raise Conflict(f"This connection is {row['status']}: {row['last_error'] or 'reconnect it first'}", code=f"connection_{row['status']}")
+    run = await run_sync(deps, connection_id, trigger="manual", wait=True)
+    return run_view(run)
+
+
+# ================================================================ webhook
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def google_webhook(deps: Deps, headers: dict[str, str]) -> str:
+    """Verify a push notification's channel id + token; queue a sync. Returns the outcome."""
+    channel_id = headers.get("x-goog-channel-id") or ""
+    token = headers.get("x-goog-channel-token") or ""
+    state = (headers.get("x-goog-resource-state") or "").lower()
+    resource_id = headers.get("x-goog-resource-id")
+    if not channel_id or len(channel_id) > 64:
+        WEBHOOKS.labels("unknown_channel").inc()
+        raise NotFound("Unknown push channel", code="unknown_channel")
+    async with deps.pool.acquire() as conn:
+        cal = await repo.calendar_by_channel(conn, channel_id)
+        if cal is None:
+            WEBHOOKS.labels("unknown_channel").inc()
+            raise NotFound("Unknown push channel", code="unknown_channel")
+        if not cal["channel_token_hash"] or not hmac.compare_digest(cal["channel_token_hash"], token_hash(token)):
+            WEBHOOKS.labels("bad_token").inc()
+            raise _forbidden()
+        if resource_id and cal["channel_resource_id"] and resource_id != cal["channel_resource_id"]:
+            WEBHOOKS.labels("bad_resource").inc()
+            raise _forbidden()
+        if state == "sync":  # the handshake sent when a channel is created: nothing changed
+            WEBHOOKS.labels("sync").inc()
+            return "sync"
+        await repo.request_sync(conn, cal["connection_id"])
+    await wake(deps.redis)
+    WEBHOOKS.labels("queued").inc()
+    return "queued"
+
+
+def _forbidden():
+    from eindr_common.errors import Forbidden
+
+    return Forbidden("The channel token does not match", code="invalid_channel_token")
+
+
+async def wake(redis: aioredis.Redis) -> None:
+    try:
+        await redis.lpush(WAKE_KEY, "1")
+        await redis.ltrim(WAKE_KEY, 0, 99)
+    except Exception:  # the worker polls anyway; a wake-up is only a shortcut
+        log.warning("could not wake the sync worker")
+
+
+# ================================================================ reminder events (consumer side)
+
+SKIP_EVENTS = {"reminder.fired", "reminder.delivered"}
+
+
+async def on_reminder_event(deps: Deps, event_type: str, payload: dict[str, Any]) -> None:
+    if not event_type.startswith("reminder.") or event_type in SKIP_EVENTS:
+        return
+    reminder = payload.get("reminder") if isinstance(payload.get("reminder"), dict) else None
+    uid = payload.get("uid") or payload.get("user_id") or (reminder or {}).get("uid")
+    rid = payload.get("id") or payload.get("reminder_id") or (reminder or {}).get("id")
+    if not uid or not rid:
+        log.warning("reminder event without uid/id; ignored", extra={"fields": {"type": event_type}})
+        return
+    try:
+        reminder_id = uuid.UUID(str(rid))
+    except ValueError:
+        return
+    op = "delete" if event_type == "reminder.deleted" else "upsert"
+    source = payload.get("source") or (reminder or {}).get("source")
+    async with deps.pool.acquire() as conn, conn.transaction():
+        linked = set(await repo.connections_linked_to(conn, uid, reminder_id))
+        targets = set()
+        if source != "calendar":
+            targets = {r["id"] for r in await repo.active_connections_of_user(conn, uid)}
+        for connection_id in linked | targets:
+            await repo.enqueue_outbound(conn, connection_id, uid, reminder_id, op)
+            await repo.request_sync(conn, connection_id)
+    if linked or targets:
+        await wake(deps.redis)
+
+
+async def on_user_event(deps: Deps, event_type: str, payload: dict[str, Any]) -> None:
+    if event_type != "user.deleted":
+        return
+    uid = payload.get("uid") or payload.get("user_id")
+    if not uid:
+        return
+    async with deps.pool.acquire() as conn:
+        rows = await repo.user_connection_ids(conn, uid)
+    for row in rows:
+        if row["provider"] == "google":
+            await stop_channels(deps, row["id"])
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await repo.erase_user(conn, uid)
+
+
+# ================================================================ the sync engine
+
+@dataclass
+class RemoteItem:
+    uid: str | None
+    href: str | None
+    etag: str | None
+    ev: domain.EventData | None
+    error: str | None = None
+
+
+@dataclass
+class RunState:
+    changes_in: int = 0
+    changes_out: int = 0
+    full_resync: bool = False
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def error(self, where: str, message: str, **extra: Any) -> None:
+        self.errors.append({"where": where, "message": message[:500], **extra})
+
+
+class Remote:
+    """Provider-neutral view of one connection's server for one run (calls run in threads)."""
+
+    requests: int = 0
+
+    async def pull(self, cal: asyncpg.Record, links: dict[str, asyncpg.Record], state: RunState) -> tuple[list[RemoteItem], list[asyncpg.Record], dict[str, Any]]:
+        raise NotImplementedError
+
+    async def write(self, cal: asyncpg.Record, ev: domain.EventData, link: asyncpg.Record | None) -> tuple[str, str | None, str | None, datetime | None]:
+        raise NotImplementedError
+
+    async def read(self, cal: asyncpg.Record, link: asyncpg.Record) -> tuple[str | None, domain.EventData | None]:
+        raise NotImplementedError
+
+    async def remove(self, cal: asyncpg.Record, link: asyncpg.Record) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class CalDAVRemote(Remote):
+    def __init__(self, deps: Deps, row: asyncpg.Record) -> None:
+        self.s = deps.settings
+        self.account = cd.CalDAVAccount(row["server_url"], row["username"], deps.crypto.decrypt(row["secret_enc"]),
+                                        timeout_s=self.s.calendar_http_timeout_s)
+
+    @property
+    def requests(self) -> int:  # type: ignore[override]
+        return self.account.requests
+
+    def close(self) -> None:
+        self.account.close()
+
+    async def pull(self, cal, links, state):
+        url = cal["remote_id"]
+        ctag, _ = await asyncio.to_thread(self.account.probe, url)
+        if ctag and cal["ctag"] == ctag and cal["sync_token"]:
+            return [], [], {}
+        full = False
+        try:
+            token, changed, removed = await asyncio.to_thread(self.account.changes, url, cal["sync_token"])
+        except cd.InvalidSyncToken:
+            full = True
+            state.full_resync = True
+            token, changed, removed = await asyncio.to_thread(self.account.changes, url, None)
+        if cal["sync_token"] is None:
+            full = True
+        by_href = {lk["href"]: lk for lk in links.values() if lk["href"]}
+        deleted = [by_href[h] for h in removed if h in by_href]
+        if full:
+            present = {c.href for c in changed}
+            deleted += [lk for h, lk in by_href.items() if h not in present]
+            changed = [c for c in changed if not (c.href in by_href and c.etag and by_href[c.href]["etag"] == c.etag)]
+        else:
+            changed = [c for c in changed if not (c.href in by_href and c.etag and by_href[c.href]["etag"] == c.etag)]
+        items: list[RemoteItem] = []
+        batch = max(1, self.s.calendar_caldav_batch)
+        hrefs = [c.href for c in changed]
+        for i in range(0, len(hrefs), batch):
+            for f in await asyncio.to_thread(self.account.fetch, url, hrefs[i:i + batch]):
+                if f.data is None:
+                    continue
+                try:
+                    ev = ical.parse_calendar(f.data)[0]
+                except ical.MalformedEvent as exc:
+                    items.append(RemoteItem(None, f.href, f.etag, None, error=str(exc)))
+                    continue
+                except Exception as exc:  # any parser failure skips only this item
+                    items.append(RemoteItem(None, f.href, f.etag, None, error=f"unreadable iCalendar ({type(exc).__name__})"))
+                    continue
+                items.append(RemoteItem(ev.uid, f.href, f.etag, ev))
+        return items, deleted, {"sync_token": token, "ctag": ctag}
+
+    async def write(self, cal, ev, link):
+        ics = ical.build_calendar(ev, event_minutes=self.s.calendar_event_minutes)
+        if link is not None and link["href"]:
+            url = self.account.href_url(link["href"])
+            etag = await asyncio.to_thread(lambda: self.account.put(url, ics, etag=link["etag"]))
+        else:
+            url = self.account.object_url(cal["remote_id"], ev.uid)
+            etag = await asyncio.to_thread(lambda: self.account.put(url, ics, create=True))
+        return ev.uid, unquote(urlparse(url).path), etag, ev.modified_at
+
+    async def read(self, cal, link):
+        etag, text = await asyncio.to_thread(self.account.get, self.account.href_url(link["href"]))
+        if text is None:
+            return None, None
+        return etag, ical.parse_calendar(text)[0]
+
+    async def remove(self, cal, link):
+        if link["href"]:
+            await asyncio.to_thread(self.account.delete, self.account.href_url(link["href"]))
+
+
+def _google_api(deps: Deps, row: asyncpg.Record) -> g.GoogleCalendar:
+    return g.GoogleCalendar(deps.settings, access_token=deps.crypto.decrypt(row["access_token_enc"]),
+                            refresh_token=deps.crypto.decrypt(row["secret_enc"]), expires_at=row["access_expires_at"])
+
+
+class GoogleRemote(Remote):
+    def __init__(self, deps: Deps, row: asyncpg.Record) -> None:
+        self.s = deps.settings
+        self.api = _google_api(deps, row)
+
+    @property
+    def requests(self) -> int:  # type: ignore[override]
+        return self.api.requests
+
+    async def pull(self, cal, links, state):
+        full = cal["sync_token"] is None
+        try:
+            raw, token = await asyncio.to_thread(self.api.list_events, cal["remote_id"], cal["sync_token"])
+        except g.SyncTokenGone:
+            full = True
+            state.full_resync = True
+            raw, token = await asyncio.to_thread(self.api.list_events, cal["remote_id"], None)
+        items: list[RemoteItem] = []
+        deleted: list[asyncpg.Record] = []
+        seen: set[str] = set()
+        for item in raw:
+            uid = str(item.get("id"))
+            try:
+                ev = g.parse_event(item)
+            except (ValueError, KeyError, TypeError) as exc:
+                items.append(RemoteItem(uid, None, item.get("etag"), None, error=f"unreadable event ({type(exc).__name__})"))
+                seen.add(uid)
+                continue
+            if ev.cancelled:
+                if uid in links:
+                    deleted.append(links[uid])
+                continue
+            seen.add(uid)
+            link = links.get(uid)
+            if link is not None and item.get("etag") and link["etag"] == item.get("etag"):
+                continue
+            items.append(RemoteItem(uid, None, item.get("etag"), ev))
+        if full:
+            deleted += [lk for uid, lk in links.items() if uid not in seen and lk not in deleted]
+        return items, deleted, {"sync_token": token}
+
+    async def write(self, cal, ev, link):
+        body = g.event_body(ev, event_minutes=self.s.calendar_event_minutes)
+        if link is not None:
+            item = await asyncio.to_thread(lambda: self.api.patch_event(cal["remote_id"], link["remote_uid"], body, etag=link["etag"]))
+        else:
+            item = await asyncio.to_thread(self.api.insert_event, cal["remote_id"], body)
+        modified = datetime.fromisoformat(item["updated"].replace("Z", "+00:00")) if item.get("updated") else None
+        return str(item["id"]), None, item.get("etag"), modified
+
+    async def read(self, cal, link):
+        item = await asyncio.to_thread(self.api.get_event, cal["remote_id"], link["remote_uid"])
+        if item is None or item.get("status") == "cancelled":
+            return None, None
+        return item.get("etag"), g.parse_event(item)
+
+    async def remove(self, cal, link):
+        await asyncio.to_thread(self.api.delete_event, cal["remote_id"], link["remote_uid"])
+
+    async def ensure_channels(self, deps: Deps, cals: list[asyncpg.Record]) -> None:
+        s = self.s
+        if not s.calendar_webhook_url:
+            return
+        horizon = utcnow() + timedelta(seconds=s.calendar_channel_renew_before_s)
+        for cal in cals:
+            if not cal["sync_enabled"]:
+                continue
+            if cal["channel_id"] and cal["channel_expires_at"] and cal["channel_expires_at"] > horizon:
+                continue
+            channel_id = str(uuid.uuid4())
+            token = secrets.token_urlsafe(32)
+            resp = await asyncio.to_thread(lambda: self.api.watch(cal["remote_id"], channel_id=channel_id, token=token,
+                                                                  address=s.calendar_webhook_url, ttl_s=s.calendar_channel_ttl_s))
+            exp_ms = resp.get("expiration")
+            expires = (datetime.fromtimestamp(int(exp_ms) / 1000, timezone.utc) if exp_ms
+                       else utcnow() + timedelta(seconds=s.calendar_channel_ttl_s))
+            async with deps.pool.acquire() as conn:
+                await repo.update_calendar(conn, cal["id"], channel_id=channel_id, channel_token_hash=token_hash(token),
+                                           channel_resource_id=resp.get("resourceId"), channel_expires_at=expires)
+            if cal["channel_id"]:  # the new channel is live: stop the old one (overlap, nothing missed)
+                try:
+                    await asyncio.to_thread(self.api.stop, cal["channel_id"], cal["channel_resource_id"] or "")
+                except g.GoogleError:
+                    pass
+
+    async def save_tokens(self, deps: Deps, connection_id: uuid.UUID, before: str | None) -> None:
+        token, expiry, refresh = self.api.token_state
+        if token and token != before:
+            async with deps.pool.acquire() as conn:
+                await repo.update_connection(conn, connection_id, access_token_enc=deps.crypto.encrypt(token),
+                                             access_expires_at=expiry, secret_enc=deps.crypto.encrypt(refresh))
+
+
+class _Lock:
+    """Per-connection advisory lock on a dedicated connection: one run at a time."""
+
+    def __init__(self, pool: asyncpg.Pool, connection_id: uuid.UUID) -> None:
+        self.pool, self.key = pool, f"calendar-sync:{connection_id}"
+        self.conn: asyncpg.Connection | None = None
+
+    async def acquire(self, wait_s: float) -> bool:
+        self.conn = await self.pool.acquire()
+        deadline = time.monotonic() + wait_s
+        while True:
+            if await self.conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.key):
+                return True
+            if time.monotonic() >= deadline:
+                await self.pool.release(self.conn)
+                self.conn = None
+                return False
+            await asyncio.sleep(0.05)
+
+    async def release(self) -> None:
+        if self.conn is not None:
+            try:
+                await self.conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.key)
+            finally:
+                await self.pool.release(self.conn)
+                self.conn = None
+
+
+async def run_sync(deps: Deps, connection_id: uuid.UUID, *, trigger: str, wait: bool = False) -> asyncpg.Record | None:
+    """One sync run of one connection. Never raises for the connection's own failures: they
+    are recorded on the run and the connection (status, backoff)."""
+    lock = _Lock(deps.pool, connection_id)
+    if not await lock.acquire(deps.settings.calendar_sync_timeout_s if wait else 0):
+        if wait:
+            raise ServiceUnavailable("A sync of this connection is still running", code="sync_busy")
+        return None
+    try:
+        async with deps.pool.acquire() as conn:
+            row = await repo.get_connection_secrets(conn, connection_id)
+            if row is None or row["status"] != "active":
+                return None
+            run_id = await repo.start_run(conn, connection_id, row["user_id"], trigger)
+        started = utcnow()
+        t0 = time.monotonic()
+        state = RunState()
+        remote: Remote | None = None
+        status: str | None = None
+        ok = True
+        error_text: str | None = None
+        try:
+            remote = CalDAVRemote(deps, row) if row["provider"] == "caldav" else GoogleRemote(deps, row)
+            before_token = None
+            if isinstance(remote, GoogleRemote):
+                before_token = remote.api.credentials.token
+                await asyncio.to_thread(remote.api.ensure_fresh)
+            await asyncio.wait_for(_sync_body(deps, row, remote, state), deps.settings.calendar_sync_timeout_s)
+            if isinstance(remote, GoogleRemote):
+                await remote.save_tokens(deps, connection_id, before_token)
+        except cd.CalDAVAuthError:
+            ok, status = False, "failed"
+            error_text = "The CalDAV server rejected the username or password; update the password (PATCH the connection)"
+        except g.GrantRevoked as exc:
+            ok, status = False, "needs_reauth"
+            error_text = f"Google revoked access ({str(exc)[:120]}); connect Google again"
+        except (cd.CalDAVError, g.GoogleError, UpstreamError, OSError, TimeoutError) as exc:
+            ok = False
+            error_text = f"{type(exc).__name__}: {str(exc)[:300]}"
+        except Exception as exc:  # one connection's bug must not stop the worker or the others
+            log.exception("sync run failed", extra={"fields": {"connection": str(connection_id)}})
+            ok = False
+            error_text = f"internal error ({type(exc).__name__})"
+        finally:
+            if remote is not None:
+                remote.close()
+        if error_text:
+            state.error("run", error_text)
+        run_status = "failed" if not ok else ("partial" if state.errors else "succeeded")
+        s = deps.settings
+        next_in = row["poll_interval_s"] if ok else domain.backoff_s(row["failures"] + 1, s.calendar_backoff_base_s, s.calendar_backoff_max_s)
+        async with deps.pool.acquire() as conn:
+            run = await repo.finish_run(conn, run_id, status=run_status, changes_in=state.changes_in, changes_out=state.changes_out,
+                                        requests=(remote.requests if remote else 0) + 0, full_resync=state.full_resync,
+                                        errors=state.errors)
+            await repo.finish_lease(conn, connection_id, ok=ok, next_in_s=next_in, error=error_text, run_started=started,
+                                    status=status)
+        RUNS.labels(row["provider"], run_status).inc()
+        RUN_SECONDS.labels(row["provider"]).observe(time.monotonic() - t0)
+        CHANGES.labels(row["provider"], "in").inc(state.changes_in)
+        CHANGES.labels(row["provider"], "out").inc(state.changes_out)
+        return run
+    finally:
+        await lock.release()
+
+
+async def _sync_body(deps: Deps, row: asyncpg.Record, remote: Remote, state: RunState) -> None:
+    connection_id, uid = row["id"], row["user_id"]
+    async with deps.pool.acquire() as conn:
+        cals = await repo.list_calendars(conn, connection_id)
+    if isinstance(remote, GoogleRemote):
+        await remote.ensure_channels(deps, cals)
+    await _push(deps, row, remote, state, {c["id"]: c for c in cals})
+    for cal in cals:
+        if not cal["sync_enabled"]:
+            continue
+        async with deps.pool.acquire() as conn:
+            links = {lk["remote_uid"]: lk for lk in await repo.links_of_calendar(conn, cal["id"])}
+        items, deleted, new_state = await remote.pull(cal, links, state)
+        for item in items:
+            try:
+                await _apply_remote(deps, row, remote, cal, item, state)
+            except UpstreamError as exc:
+                state.error("event", f"reminders refused it: {exc.detail}", uid=item.uid, href=item.href)
+        for link in deleted:
+            await _apply_remote_delete(deps, uid, link, state)
+        if new_state:
+            async with deps.pool.acquire() as conn:
+                await repo.update_calendar(conn, cal["id"], **new_state)
+
+
+async def _push(deps: Deps, row: asyncpg.Record, remote: Remote, state: RunState, cals: dict[uuid.UUID, asyncpg.Record]) -> None:
+    connection_id, uid = row["id"], row["user_id"]
+    async with deps.pool.acquire() as conn:
+        queue = await repo.outbound_of(conn, connection_id)
+        target = await repo.target_calendar(conn, connection_id)
+    for item in queue:
+        rid = item["reminder_id"]
+        async with deps.pool.acquire() as conn:
+            link = await repo.link_by_reminder(conn, connection_id, rid)
+        try:
+            reminder = None if item["op"] == "delete" else await deps.reminders.get(uid, rid)
+            cal = cals.get(link["calendar_id"]) if link else target
+            if reminder is None or not domain.reminder_is_live(reminder):
+                if link is not None and cal is not None:
+                    await remote.remove(cal, link)
+                    state.changes_out += 1
+                    async with deps.pool.acquire() as conn:
+                        await repo.delete_link(conn, link["id"])
+            elif cal is not None and (link is not None or reminder.get("source") != "calendar"):
+                await _push_one(deps, row, remote, cal, reminder, link, state)
+        except (cd.CalDAVAuthError, g.GrantRevoked):
+            raise
+        except (cd.CalDAVError, g.GoogleError, UpstreamError) as exc:
+            state.error("push", f"{type(exc).__name__}: {str(exc)[:200]}", reminder_id=str(rid))
+            async with deps.pool.acquire() as conn:
+                await repo.fail_outbound(conn, connection_id, rid)
+            continue
+        async with deps.pool.acquire() as conn:
+            await repo.done_outbound(conn, connection_id, rid, item["queued_at"])
+
+
+async def _push_one(deps: Deps, row: asyncpg.Record, remote: Remote, cal: asyncpg.Record, reminder: dict[str, Any],
+                    link: asyncpg.Record | None, state: RunState) -> None:
+    r_ev = domain.reminder_to_event(reminder, uid=link["remote_uid"] if link else None)
+    r_fp = r_ev.fingerprint()
+    r_mod = domain._parse_dt(reminder.get("updated_at"))
+    if link is not None and link["reminder_hash"] == r_fp:
+        return  # nothing changed on our side since the last sync (e.g. our own patch echoing back)
+    try:
+        remote_uid, href, etag, modified = await remote.write(cal, r_ev, link)
+        ev_fp = r_fp
+    except (cd.PreconditionFailed, g.PreconditionFailed):
+        # The event changed on the server since we last saw it: both sides changed.
+        etag_now, remote_ev = await remote.read(cal, link)
+        if remote_ev is None:
+            async with deps.pool.acquire() as conn:
+                await repo.delete_link(conn, link["id"])
+            return
+        res = domain.resolve(reminder_changed=True, remote_changed=remote_ev.fingerprint() != link["event_hash"],
+                             reminder_modified=r_mod, remote_modified=remote_ev.modified_at)
+        if res.conflict:
+            await _log_conflict(deps, row, link, reminder, r_ev, remote_ev, res.winner)
+        if res.winner == "remote":
+            patched = await deps.reminders.patch(row["user_id"], link["reminder_id"], domain.patch_body(remote_ev))
+            state.changes_in += 1
+            await _save_link(deps, row, cal, link["reminder_id"], link["remote_uid"], link["href"], etag_now, link["origin"],
+                             remote_ev.fingerprint(), patched or reminder, remote_ev.modified_at)
+            return
+        forced = dict(link)
+        forced["etag"] = etag_now
+        remote_uid, href, etag, modified = await remote.write(cal, r_ev, forced)
+        ev_fp = r_fp
+    state.changes_out += 1
+    await _save_link(deps, row, cal, uuid.UUID(str(reminder["id"])), remote_uid, href, etag,
+                     link["origin"] if link else "eindr", ev_fp, reminder, modified)
+
+
+async def _save_link(deps: Deps, row: asyncpg.Record, cal: asyncpg.Record, reminder_id: uuid.UUID, remote_uid: str,
+                     href: str | None, etag: str | None, origin: str, event_hash: str, reminder: dict[str, Any],
+                     remote_modified: datetime | None) -> None:
+    r_fp = domain.reminder_to_event(reminder, uid=remote_uid).fingerprint()
+    async with deps.pool.acquire() as conn:
+        await repo.upsert_link(conn, user_id=row["user_id"], connection_id=row["id"], calendar_id=cal["id"], reminder_id=reminder_id,
+                               remote_uid=remote_uid, href=href, etag=etag, origin=origin, event_hash=event_hash,
+                               reminder_hash=r_fp, remote_modified_at=remote_modified,
+                               reminder_modified_at=domain._parse_dt(reminder.get("updated_at")))
+
+
+async def _log_conflict(deps: Deps, row: asyncpg.Record, link: asyncpg.Record, reminder: dict[str, Any],
+                        r_ev: domain.EventData, remote_ev: domain.EventData, winner: str) -> None:
+    CONFLICTS.labels(winner).inc()
+    async with deps.pool.acquire() as conn:
+        await repo.insert_conflict(
+            conn, user_id=row["user_id"], connection_id=row["id"], reminder_id=link["reminder_id"], remote_uid=link["remote_uid"],
+            winner=winner,
+            eindr_version={k: reminder.get(k) for k in ("title", "notes", "due_at", "local_due", "timezone", "rrule", "alarms", "status", "updated_at")},
+            remote_version=domain.event_summary(remote_ev),
+            eindr_modified_at=domain._parse_dt(reminder.get("updated_at")), remote_modified_at=remote_ev.modified_at,
+        )
+
+
+def _import_key(connection_id: uuid.UUID, calendar_id: uuid.UUID, remote_uid: str) -> str:
+    return "calendar-import-" + hashlib.sha256(f"{connection_id}:{calendar_id}:{remote_uid}".encode()).hexdigest()[:40]
+
+
+async def _apply_remote(deps: Deps, row: asyncpg.Record, remote: Remote, cal: asyncpg.Record, item: RemoteItem, state: RunState) -> None:
+    if item.error is not None or item.ev is None:
+        log.warning("skipped an unreadable calendar item", extra={"fields": {"href": item.href, "error": item.error}})
+        state.error("event", item.error or "unreadable", uid=item.uid, href=item.href)
+        return
+    ev = item.ev
+    uid = row["user_id"]
+    async with deps.pool.acquire() as conn:
+        link = await repo.link_by_uid(conn, cal["id"], ev.uid)
+    fp = ev.fingerprint()
+    if link is not None:
+        if item.etag and link["etag"] == item.etag:
+            return
+        if fp == link["event_hash"]:  # only the ETag moved (our own write, or a no-op edit)
+            async with deps.pool.acquire() as conn:
+                await repo.update_link_etag(conn, link["id"], item.etag, item.href)
+            return
+        reminder = await deps.reminders.get(uid, link["reminder_id"])
+        if reminder is None:
+            async with deps.pool.acquire() as conn:
+                await repo.delete_link(conn, link["id"])
+            return
+        r_ev = domain.reminder_to_event(reminder, uid=link["remote_uid"])
+        res = domain.resolve(reminder_changed=r_ev.fingerprint() != link["reminder_hash"], remote_changed=True,
+                             reminder_modified=domain._parse_dt(reminder.get("updated_at")), remote_modified=ev.modified_at)
+        if res.conflict:
+            await _log_conflict(deps, row, link, reminder, r_ev, ev, res.winner)
+        if res.winner == "remote":
+            patched = await deps.reminders.patch(uid, link["reminder_id"], domain.patch_body(ev))
+            state.changes_in += 1
+            await _save_link(deps, row, cal, link["reminder_id"], link["remote_uid"], item.href or link["href"], item.etag,
+                             link["origin"], fp, patched or reminder, ev.modified_at)
+        else:
+            forced = dict(link)
+            forced["etag"] = item.etag
+            remote_uid, href, etag, modified = await remote.write(cal, r_ev, forced)
+            state.changes_out += 1
+            await _save_link(deps, row, cal, link["reminder_id"], remote_uid, href or link["href"], etag, link["origin"],
+                             r_ev.fingerprint(), reminder, modified)
+        return
+    if ev.reminder_id:
+        # Eindr wrote this event (X-EINDR-REMINDER-ID / extendedProperties): never import it
+        # again; re-link it if its reminder still exists and has no event here.
+        try:
+            rid = uuid.UUID(ev.reminder_id)
+        except ValueError:
+            return
+        async with deps.pool.acquire() as conn:
+            existing = await repo.link_by_reminder(conn, row["id"], rid)
+        if existing is None:
+            reminder = await deps.reminders.get(uid, rid)
+            if reminder is not None:
+                await _save_link(deps, row, cal, rid, ev.uid, item.href, item.etag, "eindr", fp, reminder, ev.modified_at)
+        return
+    if not domain.should_import(ev, row["import_mode"]):
+        return
+    if domain.is_past_one_off(ev, utcnow()):
+        return
+    created = await deps.reminders.create(uid, domain.create_body(ev), idempotency_key=_import_key(row["id"], cal["id"], ev.uid))
+    state.changes_in += 1
+    await _save_link(deps, row, cal, uuid.UUID(str(created["id"])), ev.uid, item.href, item.etag, "remote", fp, created, ev.modified_at)
+
+
+async def _apply_remote_delete(deps: Deps, uid: str, link: asyncpg.Record, state: RunState) -> None:
+    """An event deleted in the calendar: an imported reminder is deleted, a reminder Eindr
+    wrote out is cancelled (the user removed it from their calendar)."""
+    try:
+        if link["origin"] == "remote":
+            await deps.reminders.delete(uid, link["reminder_id"])
+        else:
+            await deps.reminders.cancel(uid, link["reminder_id"])
+    except UpstreamError as exc:
+        state.error("delete", f"reminders refused it: {exc.detail}", reminder_id=str(link["reminder_id"]))
+        return
+    state.changes_in += 1
+    async with deps.pool.acquire() as conn:
+        await repo.delete_link(conn, link["id"])

@@ -1,0 +1,290 @@
+"""Fixtures of the calendar tests: real processes on the session's real PostgreSQL and
+Redis — the calendar API, its sync worker, the reminders service, a real Radicale CalDAV
+server, and a local server speaking Google's OAuth + Calendar v3 wire format."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import caldav
+import httpx
+import psycopg
+import pytest
+import redis as redis_lib
+from cryptography.fernet import Fernet
+
+from eindr_common.events import stream_name
+from eindr_common.localstack import free_port, python_env, wait_http
+from eindr_common.testing import auth_headers, new_uid
+
+TESTS = Path(__file__).resolve().parent
+ENCRYPTION_KEY = Fernet.generate_key().decode()
+RADICALE_USERS = [f"user{i:02d}" for i in range(60)]
+GOOGLE_CLIENT_ID = "eindr-test.apps.googleusercontent.com"
+REDIRECT_URI = "app.eindr.test:/oauth2/google"
+
+
+# ------------------------------------------------------------------ Radicale (a real CalDAV server)
+
+@dataclass
+class Radicale:
+    url: str
+    proc: subprocess.Popen
+    root: Path
+    _next: int = 0
+
+    def new_account(self) -> tuple[str, str]:
+        user = RADICALE_USERS[self._next]
+        self._next += 1
+        return user, f"pw-{user}"
+
+
+@pytest.fixture(scope="session")
+def radicale(eindr_tmp: Path) -> Iterator[Radicale]:
+    root = eindr_tmp / "radicale"
+    root.mkdir()
+    (root / "users").write_text("".join(f"{u}:pw-{u}\n" for u in RADICALE_USERS))
+    port = free_port()
+    (root / "config").write_text(
+        f"[server]\nhosts = 127.0.0.1:{port}\nmax_content_length = 100000000\n"
+        f"[auth]\ntype = htpasswd\nhtpasswd_filename = {root / 'users'}\nhtpasswd_encryption = plain\n"
+        f"[storage]\nfilesystem_folder = {root / 'collections'}\n[logging]\nlevel = warning\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "radicale", "--config", str(root / "config")],
+                            stdout=open(eindr_tmp / "radicale.log", "ab"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("radicale did not start")
+            time.sleep(0.1)
+    yield Radicale(url=url, proc=proc, root=root)
+    proc.terminate()
+    proc.wait(10)
+
+
+@dataclass
+class DavUser:
+    """A Radicale account with one fresh calendar, driven through the caldav library (the
+    "user" editing their calendar in another app)."""
+
+    username: str
+    password: str
+    client: caldav.DAVClient
+    calendar: caldav.Calendar
+
+    def add(self, ics: str):
+        return self.calendar.add_event(ics)
+
+    def events(self) -> list:
+        return list(self.calendar.events())
+
+    def by_uid(self, uid: str):
+        return self.calendar.event_by_uid(uid)
+
+
+@pytest.fixture
+def dav_user(radicale: Radicale) -> DavUser:
+    username, password = radicale.new_account()
+    client = caldav.DAVClient(url=radicale.url, username=username, password=password)
+    cal = client.principal().make_calendar(name="Personal")
+    return DavUser(username, password, client, cal)
+
+
+# ------------------------------------------------------------------ processes
+
+@pytest.fixture(scope="session")
+def google_fake(start_service):
+    return start_service("googlefake", "google_fake:create_app", env={"PYTHONPATH": str(TESTS)})
+
+
+@pytest.fixture(scope="session")
+def reminders_svc(start_service):
+    dead = f"http://127.0.0.1:{free_port()}"
+    return start_service("reminders", "eindr_reminders.app:create_app", env={"EINDR_USERS_URL": dead, "EINDR_AUTH_URL": dead})
+
+
+@pytest.fixture(scope="session")
+def calendar_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def calendar_env(reminders_svc, google_fake, calendar_port) -> dict[str, str]:
+    return {
+        "EINDR_REMINDERS_URL": reminders_svc.url,
+        "EINDR_CALENDAR_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "EINDR_CALENDAR_GOOGLE_CLIENT_ID": GOOGLE_CLIENT_ID,
+        "EINDR_CALENDAR_GOOGLE_CLIENT_SECRET": "test-secret",
+        "EINDR_CALENDAR_GOOGLE_REDIRECT_URI": REDIRECT_URI,
+        "EINDR_CALENDAR_GOOGLE_AUTH_URL": google_fake.url + "/o/oauth2/v2/auth",
+        "EINDR_CALENDAR_GOOGLE_TOKEN_URL": google_fake.url + "/token",
+        "EINDR_CALENDAR_GOOGLE_API_BASE": google_fake.url + "/",
+        "EINDR_CALENDAR_WEBHOOK_URL": f"http://127.0.0.1:{calendar_port}/v1/calendar/webhooks/google",
+        "EINDR_CALENDAR_BACKOFF_BASE_S": "600",
+        "EINDR_CALENDAR_HTTP_TIMEOUT_S": "5",
+    }
+
+
+@pytest.fixture(scope="session")
+def calendar_svc(start_service, calendar_env, calendar_port):
+    return start_service("calendar", "eindr_calendar.app:create_app", env=calendar_env, port=calendar_port)
+
+
+@dataclass
+class WorkerProcess:
+    env: dict[str, str]
+    log_path: Path
+    metrics_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        env = {**self.env, "EINDR_CALENDAR_WORKER_METRICS_PORT": str(self.metrics_port),
+               "EINDR_CALENDAR_CONSUMER_NAME": "test-worker"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "eindr_calendar.worker"], env=python_env(env),
+                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        wait_http(f"http://127.0.0.1:{self.metrics_port}/healthz", 60, self.proc)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def calendar_worker(service_env, calendar_env, calendar_svc, eindr_tmp) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess(env={**service_env, **calendar_env}, log_path=eindr_tmp / "calendar-worker.log").start()
+    yield worker
+    worker.stop()
+
+
+# ------------------------------------------------------------------ clients and helpers
+
+@pytest.fixture(scope="session")
+def db(postgres_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def rds(redis_url: str) -> Iterator[redis_lib.Redis]:
+    client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@dataclass
+class User:
+    uid: str
+    cal: httpx.Client  # calendar API as this user
+    rem: httpx.Client  # reminders API as this user
+
+    def reminders(self) -> list[dict]:
+        r = self.rem.get("/v1/reminders", params={"limit": 200})
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+
+@pytest.fixture
+def make_user(calendar_svc, reminders_svc) -> Iterator[Callable[[], User]]:
+    clients: list[httpx.Client] = []
+
+    class _Auth(httpx.Auth):
+        def __init__(self, uid: str, audience: str) -> None:
+            self.uid, self.audience = uid, audience
+
+        def auth_flow(self, request):
+            request.headers.update(auth_headers(self.uid, self.audience))  # fresh token (60 s lifetime)
+            yield request
+
+    def _make() -> User:
+        uid = new_uid()
+        cal = httpx.Client(base_url=calendar_svc.url, timeout=60, auth=_Auth(uid, "calendar"))
+        rem = httpx.Client(base_url=reminders_svc.url, timeout=60, auth=_Auth(uid, "reminders"))
+        clients.extend([cal, rem])
+        return User(uid, cal, rem)
+
+    yield _make
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def emit(rds):
+    """Publish a reminder event as the reminders service would (its stream, its event
+    names; payload {uid, id, source})."""
+
+    def _emit(event_type: str, uid: str, reminder: dict) -> None:
+        payload = {"uid": uid, "id": str(reminder["id"]), "source": reminder.get("source")}
+        rds.xadd(stream_name("reminders"), {"id": uuid.uuid4().hex, "type": event_type, "at": time.time(), "payload": json.dumps(payload)})
+
+    return _emit
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float = 90.0, interval_s: float = 0.2, message: str = "condition"):
+    """Poll until ``predicate`` returns something truthy (a deadline, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval_s)
+
+
+@pytest.fixture(scope="session")
+def fernet() -> Fernet:
+    return Fernet(ENCRYPTION_KEY.encode())
+
+
+@pytest.fixture
+def waiter():
+    return wait_for
+
+
+def connect_caldav(user: User, radicale: Radicale, dav: DavUser, **extra) -> dict:
+    r = user.cal.post("/v1/calendar/connections/caldav",
+                      json={"server_url": radicale.url, "username": dav.username, "password": dav.password, **extra})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture
+def caldav_connect(radicale):
+    return lambda user, dav, **extra: connect_caldav(user, radicale, dav, **extra)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_unhandled_errors_in_service_logs(eindr_tmp):
+    yield
+    import os
+    import shutil
+
+    keep = os.environ.get("EINDR_CALENDAR_TEST_LOGS")
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        for log in eindr_tmp.glob("*.log"):
+            shutil.copy(log, keep)
+    bad = []
+    for log in sorted(eindr_tmp.glob("calendar*.log")):
+        bad += [f"{log.name}: {line[:300]}" for line in log.read_text(errors="replace").splitlines()
+                if "unhandled error" in line or "sync run failed" in line or "sync run crashed" in line]
+    assert not bad, "\n".join(bad)
