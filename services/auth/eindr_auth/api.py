@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 from eindr_common.db import DbPool
 from eindr_common.idempotency import IdempotencyKey
-from eindr_common.identity import AdminUser, CurrentUser
+from eindr_common.identity import AdminUser, CurrentUser, Principal
 from eindr_common.redis_client import Redis
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from . import service
 from .schemas import (
@@ -18,6 +19,19 @@ from .schemas import (
     SessionRequest,
     SessionResponse,
 )
+
+
+def _caller(user: CurrentUser) -> Principal:
+    return service.valid_caller(user)
+
+
+def _admin(admin: AdminUser) -> Principal:
+    return service.valid_caller(admin)
+
+
+# The verified caller (CurrentUser / AdminUser) with a usable uid.
+Caller = Annotated[Principal, Depends(_caller)]
+Admin = Annotated[Principal, Depends(_admin)]
 
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
 _ERRORS = {400: _PROBLEM, 401: _PROBLEM, 503: _PROBLEM}
@@ -31,9 +45,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=_ERRORS)
     summary="Set up the session on app start: provision the account, register the device",
     responses={502: _PROBLEM, 504: _PROBLEM},
 )
-async def session(
-    body: SessionRequest, user: CurrentUser, pool: DbPool, request: Request, idem: IdempotencyKey
-) -> Response:
+async def session(body: SessionRequest, user: Caller, pool: DbPool, request: Request, idem: IdempotencyKey) -> Response:
     """Safe to repeat (the same device_id updates the same row); an ``Idempotency-Key``
     additionally replays the first answer verbatim."""
     settings = request.app.state.settings
@@ -47,7 +59,7 @@ async def session(
 
 
 @router.get("/devices", response_model=DeviceList, summary="The caller's signed-in devices")
-async def devices(user: CurrentUser, pool: DbPool) -> dict:
+async def devices(user: Caller, pool: DbPool) -> dict:
     return await service.list_devices(pool, user)
 
 
@@ -57,7 +69,7 @@ async def devices(user: CurrentUser, pool: DbPool) -> dict:
     summary="Sign out one device (logout)",
     responses={404: _PROBLEM},
 )
-async def sign_out(id: UUID, user: CurrentUser, pool: DbPool) -> Response:
+async def sign_out(id: UUID, user: Caller, pool: DbPool) -> Response:
     await service.sign_out_device(pool, user, id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -68,5 +80,5 @@ async def sign_out(id: UUID, user: CurrentUser, pool: DbPool) -> Response:
     summary="Revoke a user's tokens issued before now (admin role only)",
     responses={403: _PROBLEM},
 )
-async def revoke(body: RevokeRequest, admin: AdminUser, pool: DbPool, redis: Redis) -> dict:
+async def revoke(body: RevokeRequest, admin: Admin, pool: DbPool, redis: Redis) -> dict:
     return await service.revoke(pool, redis, admin, body.uid)

@@ -13,13 +13,13 @@ from uuid import UUID
 import asyncpg
 import redis.asyncio as aioredis
 from eindr_common import plans
-from eindr_common.errors import NotFound, ServiceUnavailable
+from eindr_common.errors import NotFound, ServiceUnavailable, Unauthorized
 from eindr_common.identity import Principal, revoked_key
 from eindr_common.observability import current_request_id
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-from . import repository
+from . import domain, repository
 from .clients import UsersClient
 from .schemas import Device, SessionRequest
 
@@ -52,6 +52,14 @@ async def _audit(
     await repository.insert_audit(
         conn, actor=actor, subject=subject, action=action, detail=detail, request_id=current_request_id()
     )
+
+
+def valid_caller(principal: Principal) -> Principal:
+    """The token's subject must be a usable uid (1 to 128 characters of text): a token
+    that passed the signature check but carries junk is refused, never sent to SQL."""
+    if not domain.is_valid_uid(principal.uid):
+        raise Unauthorized("The internal token's subject is not a valid user id", code="invalid_internal_token")
+    return principal
 
 
 async def start_session(

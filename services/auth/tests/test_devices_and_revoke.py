@@ -31,6 +31,14 @@ def test_token_for_another_audience_is_401(auth_svc, http, method, path, body):
     assert r.status_code == 401 and r.json()["code"] == "invalid_internal_token"
 
 
+@pytest.mark.parametrize("uid", ["u" * 129, "a\x00b"])
+def test_token_with_an_unusable_subject_is_401(auth_svc, http, uid):
+    for method, path, body in ROUTES:
+        r = http.request(method, auth_svc.url + path, json=body, headers=auth_headers(uid, "auth", roles=("admin",)))
+        assert r.status_code == 401, (method, path, r.text)
+        assert r.json()["code"] == "invalid_internal_token"
+
+
 def test_devices_list_is_the_callers_own(make_device, session_for, auth_svc, http):
     _a_uid, a, a_session = session_for()
     http.post(auth_svc.url + "/v1/auth/session", json={"device": make_device(platform="web")}, headers=a)

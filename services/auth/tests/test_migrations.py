@@ -21,7 +21,9 @@ def test_upgrade_downgrade_upgrade(postgres_url):
 
     def tables() -> set[str]:
         with psycopg.connect(url) as conn:
-            rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'auth'").fetchall()
+            rows = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'auth'"
+            ).fetchall()
         return {r[0] for r in rows}
 
     upgrade(MIGRATIONS, url)

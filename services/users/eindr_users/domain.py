@@ -51,6 +51,11 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
     return None
 
 
+def is_valid_uid(uid: str) -> bool:
+    """Firebase uids are 1 to 128 characters of text."""
+    return 0 < len(uid) <= 128 and text_problem(uid) is None
+
+
 def is_valid_language(tag: str) -> bool:
     return bool(_TAG_SHAPE.match(tag)) and len(tag) <= MAX_LANGUAGE_TAG and langcodes.tag_is_valid(tag)
 

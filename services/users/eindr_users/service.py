@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-from eindr_common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from eindr_common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from eindr_common.identity import Principal, plan_key
 from eindr_common.observability import current_request_id
 from prometheus_client import Counter
@@ -83,6 +83,14 @@ async def _sync_plan_key(redis: aioredis.Redis, uid: str, plan: str) -> None:
         await redis.set(plan_key(uid), plan)
     except RedisError:
         log.warning("could not write the plan key; the gateway keeps its last value", extra={"fields": {"uid": uid}})
+
+
+def valid_caller(principal: Principal) -> Principal:
+    """The token's subject must be a usable uid (1 to 128 characters of text): a token
+    that passed the signature check but carries junk is refused, never sent to SQL."""
+    if not domain.is_valid_uid(principal.uid):
+        raise Unauthorized("The internal token's subject is not a valid user id", code="invalid_internal_token")
+    return principal
 
 
 # --- provisioning -----------------------------------------------------------------------

@@ -86,3 +86,11 @@ def test_unprovisioned_user_is_404_with_a_hint(users_svc, http):
         assert "/v1/auth/session" in r.json()["detail"]
     assert http.patch(users_svc.url + "/v1/users/me", json={"display_name": "x"}, headers=h).status_code == 404
     assert http.patch(users_svc.url + "/v1/users/me/preferences", json={"voice": "x"}, headers=h).status_code == 404
+
+
+@pytest.mark.parametrize("uid", ["u" * 129, "a\x00b", "tab\there"])
+def test_token_with_an_unusable_subject_is_401(users_svc, http, uid):
+    for method, path, body in ROUTES:
+        r = http.request(method, users_svc.url + path, json=body, headers=auth_headers(uid, "users", roles=("admin",)))
+        assert r.status_code == 401, (method, path, r.text)
+        assert r.json()["code"] == "invalid_internal_token"
