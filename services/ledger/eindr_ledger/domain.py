@@ -81,8 +81,9 @@ def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
 def format_minor(minor: int, currency: str) -> str:
     """Integer minor units → decimal string with exactly the currency's decimals."""
     exponent = minor_units(currency) or 0
-    quantum = Decimal(1).scaleb(-exponent)
-    return str((Decimal(minor).scaleb(-exponent)).quantize(quantum))
+    sign = "-" if minor < 0 else ""
+    whole, fraction = divmod(abs(minor), 10**exponent)
+    return f"{sign}{whole}.{fraction:0{exponent}d}" if exponent else f"{sign}{whole}"
 
 
 def signed(direction: str, amount_minor: int) -> int:

@@ -176,6 +176,26 @@ AGGREGATE_BALANCES = """
 """
 
 
+OWN_TOTALS = """
+    SELECT contact_key AS contact, currency, net_minor, entries, name
+    FROM ledger.totals WHERE owner_id = $1 AND entries > 0
+"""
+PEER_TOTALS = """
+    SELECT 'user:' || owner_id AS contact, currency, -net_minor AS net_minor, entries, NULL AS name
+    FROM ledger.totals WHERE contact_key = 'user:' || $1 AND owner_id = ANY($2::text[]) AND entries > 0
+"""
+
+
+async def own_totals(conn: asyncpg.Connection, owner: str) -> list[asyncpg.Record]:
+    """The owner's own net per (contact, currency) — independent of any friend."""
+    return await conn.fetch(OWN_TOTALS, owner)
+
+
+async def peer_totals(conn: asyncpg.Connection, viewer: str, peers: list[str]) -> list[asyncpg.Record]:
+    """Peers' totals about the viewer, already turned to the viewer's side."""
+    return await conn.fetch(PEER_TOTALS, viewer, peers)
+
+
 async def balances(conn: asyncpg.Connection, viewer: str, peers: list[str]) -> list[asyncpg.Record]:
     return await conn.fetch(_BALANCES.format(own_filter="", peer_filter=""), viewer, peers)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import logging
@@ -260,7 +261,7 @@ async def list_entries(deps: Deps, principal: Principal, filters: ListFilters, p
     return {"items": [entry_json(r, principal.uid) for r in rows], "next_cursor": cursor}, partial
 
 
-def _balance_json(row: asyncpg.Record) -> dict[str, Any]:
+def _balance_json(row: Any) -> dict[str, Any]:
     net = int(row["net_minor"])
     contact = row["contact"]
     if contact.startswith("user:"):
@@ -278,10 +279,27 @@ def _balance_json(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def balances(deps: Deps, principal: Principal) -> dict[str, Any]:
-    peers, partial = await peers_of(deps, principal)
-    async with deps.pool.acquire() as conn:
-        rows = await repository.balances(conn, principal.uid, peers)
-    return {"items": [_balance_json(r) for r in rows], "partial": partial}
+    """Net per contact and currency. The caller's own totals are read while friends is
+    asked for peers (the two are independent); peers' totals about the caller are then
+    netted in under 'user:<peer>'. All integer minor units: exact."""
+
+    async def own() -> list[asyncpg.Record]:
+        async with deps.pool.acquire() as conn:
+            return await repository.own_totals(conn, principal.uid)
+
+    own_rows, (peers, partial) = await asyncio.gather(own(), peers_of(deps, principal))
+    merged: dict[tuple[str, str], list[Any]] = {(r["contact"], r["currency"]): [int(r["net_minor"]), r["entries"], r["name"]] for r in own_rows}
+    if peers:
+        async with deps.pool.acquire() as conn:
+            for r in await repository.peer_totals(conn, principal.uid, peers):
+                slot = merged.setdefault((r["contact"], r["currency"]), [0, 0, None])
+                slot[0] += int(r["net_minor"])
+                slot[1] += r["entries"]
+    items = [
+        _balance_json({"contact": contact, "currency": currency, "net_minor": net, "entries": n, "name": name})
+        for (contact, currency), (net, n, name) in sorted(merged.items())
+    ]
+    return {"items": items, "partial": partial}
 
 
 async def contact_balance(deps: Deps, principal: Principal, contact: str, page: PageParams) -> dict[str, Any]:

@@ -193,3 +193,18 @@ def test_due_date_saves_entry_and_notes_reminder_error_when_reminders_is_down(le
     assert e["due_at"].startswith("2030-05-01T08:00:00")
     assert e["reminder_id"] is None and e["reminder_error"] and "reminders" in e["reminder_error"]
     assert count_rows(db, me.uid) == 1
+
+
+def test_writes_publish_ledger_events(ledger, new_entry, rds):
+    import json
+
+    from eindr_common.events import stream_name
+
+    me = ledger()
+    e = new_entry(me, amount="2")
+    me.post(f"/v1/ledger/entries/{e['id']}/settle")
+    me.delete(f"/v1/ledger/entries/{e['id']}")
+    seen = [(f["type"], json.loads(f["payload"])) for _, f in rds.xrange(stream_name("ledger"))]
+    mine = [(t, p) for t, p in seen if p.get("owner_id") == me.uid]
+    assert [t for t, _ in mine] == ["ledger.entry_created", "ledger.entry_settled", "ledger.entry_deleted"]
+    assert mine[0][1]["amount"] == "2.00" and mine[0][1]["currency"] == "USD" and mine[0][1]["entry_id"] == e["id"]
