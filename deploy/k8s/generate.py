@@ -88,7 +88,8 @@ class Component:
 
 
 # Sizes: docs/operations.md "Sizing" (measured with deploy/tools/measure_rss.py: every API
-# service idles at 105-125 MiB RSS; stt peaks at 423 MiB, intent 653 MiB, tts 243 MiB).
+# service idles at 105-125 MiB RSS; stt peaks at 423 MiB, intent 653 MiB, tts 243 MiB,
+# chat (Bloom-560M shape, fp32 on CPU) 2756 MiB).
 
 COMPONENTS: list[Component] = [
     Component(
@@ -199,7 +200,7 @@ COMPONENTS: list[Component] = [
         # The Bloom checkpoint directory (config.json, weights, tokenizer) at /models/bloom-560m:
         # the operator fills this volume once (docs/operations.md, "Chat model").
         claims=[("chat-model", "/models", "model", "5Gi")],
-        res=Res("2", "3Gi", "4", "4Gi"), startup_s=600, gpu=True,
+        res=Res("2", "3Gi", "4", "6Gi"), startup_s=600, gpu=True,
         scale=Scale(1, 6, pods_metric="eindr_chat_queue_depth", target="8"),
     ),
     Component(
