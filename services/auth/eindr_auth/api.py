@@ -45,14 +45,16 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=_ERRORS)
     summary="Set up the session on app start: provision the account, register the device",
     responses={502: _PROBLEM, 504: _PROBLEM},
 )
-async def session(body: SessionRequest, user: Caller, pool: DbPool, request: Request, idem: IdempotencyKey) -> Response:
+async def session(
+    body: SessionRequest, user: Caller, pool: DbPool, redis: Redis, request: Request, idem: IdempotencyKey
+) -> Response:
     """Safe to repeat (the same device_id updates the same row); an ``Idempotency-Key``
     additionally replays the first answer verbatim."""
     settings = request.app.state.settings
 
     async def produce() -> dict:
         return await service.start_session(
-            pool, request.app.state.users_client, user, body, max_devices=settings.auth_max_devices
+            pool, redis, request.app.state.users_client, user, body, max_devices=settings.auth_max_devices
         )
 
     return await idem.run(body, produce, status_code=status.HTTP_200_OK)
@@ -69,8 +71,8 @@ async def devices(user: Caller, pool: DbPool) -> dict:
     summary="Sign out one device (logout)",
     responses={404: _PROBLEM},
 )
-async def sign_out(id: UUID, user: Caller, pool: DbPool) -> Response:
-    await service.sign_out_device(pool, user, id)
+async def sign_out(id: UUID, user: Caller, pool: DbPool, redis: Redis) -> Response:
+    await service.sign_out_device(pool, redis, user, id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

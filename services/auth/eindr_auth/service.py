@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 import redis.asyncio as aioredis
-from eindr_common import plans
+from eindr_common import audit, plans
 from eindr_common.errors import NotFound, ServiceUnavailable, Unauthorized
 from eindr_common.identity import Principal, revoked_key
 from eindr_common.observability import current_request_id
@@ -47,10 +47,28 @@ def device_json(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def _audit(
-    conn: asyncpg.Connection, actor: str, subject: str, action: str, detail: dict[str, Any] | None = None
+    conn: asyncpg.Connection,
+    redis: aioredis.Redis,
+    actor: Principal,
+    subject: str,
+    action: str,
+    resource: tuple[str, str],
+    detail: dict[str, Any] | None = None,
 ) -> None:
+    """One audit entry: ``auth.audit_log`` (in the caller's transaction) and the
+    platform's audit trail (``eindr_common.audit``; best effort, never fails the write)."""
     await repository.insert_audit(
-        conn, actor=actor, subject=subject, action=action, detail=detail, request_id=current_request_id()
+        conn, actor=actor.uid, subject=subject, action=action, detail=detail, request_id=current_request_id()
+    )
+    await audit.record(
+        redis,
+        service="auth",
+        actor=actor,
+        action=action,
+        resource_type=resource[0],
+        resource_id=resource[1],
+        subject_uid=subject,
+        details=detail,
     )
 
 
@@ -63,7 +81,13 @@ def valid_caller(principal: Principal) -> Principal:
 
 
 async def start_session(
-    pool: asyncpg.Pool, users: UsersClient, principal: Principal, body: SessionRequest, *, max_devices: int
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    users: UsersClient,
+    principal: Principal,
+    body: SessionRequest,
+    *,
+    max_devices: int,
 ) -> dict[str, Any]:
     """On every app start: provision the account (first login), register the device,
     and tell the app its plan and the features that plan unlocks."""
@@ -78,10 +102,12 @@ async def start_session(
             await repository.prune_devices(conn, principal.uid, max_devices)
             await _audit(
                 conn,
-                principal.uid,
+                redis,
+                principal,
                 principal.uid,
                 "device.registered",
-                {"device": str(row["id"]), "platform": row["platform"]},
+                ("device", str(row["id"])),
+                {"platform": row["platform"]},
             )
     SESSIONS.labels(str(bool(row["inserted"])).lower()).inc()
     return {
@@ -98,7 +124,7 @@ async def list_devices(pool: asyncpg.Pool, principal: Principal) -> dict[str, An
     return {"items": [device_json(r) for r in rows]}
 
 
-async def sign_out_device(pool: asyncpg.Pool, principal: Principal, device_row_id: UUID) -> None:
+async def sign_out_device(pool: asyncpg.Pool, redis: aioredis.Redis, principal: Principal, device_row_id: UUID) -> None:
     """Logout of one device: it stops receiving pushes and leaves the device list.
     Repeating it is a no-op; another user's device is not found."""
     async with _connection(pool) as conn, conn.transaction():
@@ -106,7 +132,7 @@ async def sign_out_device(pool: asyncpg.Pool, principal: Principal, device_row_i
         if outcome is None:
             raise NotFound("No such device", code="device_not_found")
         if outcome:
-            await _audit(conn, principal.uid, principal.uid, "device.signed_out", {"device": str(device_row_id)})
+            await _audit(conn, redis, principal, principal.uid, "device.signed_out", ("device", str(device_row_id)))
 
 
 async def revoke(pool: asyncpg.Pool, redis: aioredis.Redis, admin: Principal, uid: str) -> dict[str, Any]:
@@ -118,7 +144,7 @@ async def revoke(pool: asyncpg.Pool, redis: aioredis.Redis, admin: Principal, ui
     except RedisError as exc:
         raise ServiceUnavailable("Redis is not reachable; nothing was revoked", code="redis_unavailable") from exc
     async with _connection(pool) as conn:
-        await _audit(conn, admin.uid, uid, "tokens.revoked", {"revoked_at": revoked_at})
+        await _audit(conn, redis, admin, uid, "tokens.revoked", ("user", uid), {"revoked_at": revoked_at})
     REVOCATIONS.inc()
     return {"uid": uid, "revoked_at": datetime.fromtimestamp(revoked_at, UTC)}
 

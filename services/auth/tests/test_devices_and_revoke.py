@@ -111,6 +111,12 @@ def test_revoke_requires_admin_and_sets_the_key(auth_svc, http, rds, db):
         "tokens.revoked",
         "rev-1",
     )
+    from eindr_common.audit import AUDIT_STREAM
+
+    reported = [f for _, f in rds.xrange(AUDIT_STREAM) if f["subject_uid"] == uid and f["service"] == "auth"]
+    assert [(f["action"], f["actor_uid"], f["actor_roles"], f["request_id"]) for f in reported] == [
+        ("tokens.revoked", "root", "admin", "rev-1")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from eindr_common import audit
 from eindr_common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from eindr_common.identity import Principal, plan_key
 from eindr_common.observability import current_request_id
@@ -72,10 +73,48 @@ def _with_token_contact(profile: dict[str, Any], principal: Principal) -> dict[s
     return out
 
 
-async def _audit(conn: asyncpg.Connection, actor: str, subject: str, action: str, **kw: Any) -> None:
-    await repository.insert_audit(
-        conn, actor=actor, subject=subject, action=action, request_id=current_request_id(), **kw
-    )
+class _AuditTrail:
+    """The audit entries of one use case: written to ``users.audit_log`` inside its
+    transaction, then reported to the platform's audit trail (``eindr_common.audit``, the
+    audit service) once committed. Field names only, never their values."""
+
+    def __init__(self, actor: Principal) -> None:
+        self.actor = actor
+        self.pending: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def add(
+        self,
+        conn: asyncpg.Connection,
+        subject: str,
+        action: str,
+        *,
+        fields: list[str] | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        await repository.insert_audit(
+            conn,
+            actor=self.actor.uid,
+            subject=subject,
+            action=action,
+            fields=fields,
+            detail=detail,
+            request_id=current_request_id(),
+        )
+        self.pending.append((subject, action, {"fields": sorted(fields or []), **(detail or {})}))
+
+    async def report(self, redis: aioredis.Redis) -> None:
+        for subject, action, details in self.pending:
+            await audit.record(
+                redis,
+                service="users",
+                actor=self.actor,
+                action=action,
+                resource_type="user",
+                resource_id=subject,
+                subject_uid=subject,
+                details=details,
+            )
+        self.pending.clear()
 
 
 async def _sync_plan_key(redis: aioredis.Redis, uid: str, plan: str) -> None:
@@ -104,6 +143,7 @@ async def provision(
     uid = principal.uid
     fields = domain.profile_from_claims(principal.claims)
     contact: dict[str, Any] = {}
+    trail = _AuditTrail(principal)
     async with _connection(pool) as conn, conn.transaction():
         row = await repository.insert_user_if_absent(conn, uid, fields)
         created = row is not None
@@ -114,7 +154,7 @@ async def provision(
                 domain.initial_language(hints.language if hints else None),
                 domain.initial_timezone(hints.timezone if hints else None),
             )
-            await _audit(conn, uid, uid, "user.provisioned")
+            await trail.add(conn, uid, "user.provisioned")
             await repository.add_outbox(conn, "user.created", {"uid": uid})
         else:
             row = await repository.get_user(conn, uid, for_update=True)
@@ -123,13 +163,14 @@ async def provision(
             contact = {k: fields[k] for k in ("email", "phone") if fields[k] is not None and fields[k] != row[k]}
             if contact:
                 row = await repository.update_user(conn, uid, contact)
-                await _audit(conn, uid, uid, "profile.synced_from_token", fields=list(contact))
+                await trail.add(conn, uid, "profile.synced_from_token", fields=list(contact))
     if created or contact:
         await cache.invalidate(redis, uid)
     if created:
         PROVISIONED.inc()
         await outbox.flush_quietly(pool, redis)
     await _sync_plan_key(redis, uid, row["plan"])
+    await trail.report(redis)
     return profile_json(row), created
 
 
@@ -153,6 +194,7 @@ async def update_profile(
 ) -> dict[str, Any]:
     uid = principal.uid
     updates = patch.model_dump(exclude_unset=True)
+    trail = _AuditTrail(principal)
     async with _connection(pool) as conn, conn.transaction():
         row = await repository.get_user(conn, uid, for_update=True)
         if row is None:
@@ -160,9 +202,10 @@ async def update_profile(
         changes = domain.changed_fields(dict(row), updates)
         if changes:
             row = await repository.update_user(conn, uid, changes)
-            await _audit(conn, uid, uid, "profile.updated", fields=list(changes))
+            await trail.add(conn, uid, "profile.updated", fields=list(changes))
     if changes:
         await cache.invalidate(redis, uid)
+        await trail.report(redis)
     return _with_token_contact(profile_json(row), principal)
 
 
@@ -201,6 +244,7 @@ async def update_preferences(
 ) -> dict[str, Any]:
     uid = principal.uid
     updates = _preference_columns(patch)
+    trail = _AuditTrail(principal)
     async with _connection(pool) as conn, conn.transaction():
         before = await repository.get_preferences(conn, uid, for_update=True)
         if before is None:
@@ -210,7 +254,7 @@ async def update_preferences(
         if changes:
             after = await repository.update_preferences(conn, uid, changes)
             fields = sorted({_api_field(c) for c in changes})
-            await _audit(conn, uid, uid, "preferences.updated", fields=fields)
+            await trail.add(conn, uid, "preferences.updated", fields=fields)
             if "timezone" in changes:
                 await repository.add_outbox(
                     conn,
@@ -226,6 +270,7 @@ async def update_preferences(
         PREFERENCE_CHANGES.inc()
         await cache.invalidate(redis, uid)
         await outbox.flush_quietly(pool, redis)
+        await trail.report(redis)
     return preferences_json(after)
 
 
@@ -245,15 +290,14 @@ def check_uid(uid: str) -> str:
 
 async def set_plan(pool: asyncpg.Pool, redis: aioredis.Redis, admin: Principal, uid: str, plan: str) -> dict[str, Any]:
     check_uid(uid)
+    trail = _AuditTrail(admin)
     async with _connection(pool) as conn, conn.transaction():
         result = await repository.set_plan(conn, uid, plan)
         if result is None:
             raise NotFound(f"No user {uid!r}", code="user_not_found")
         old_plan, new_plan = result
         if old_plan != new_plan:
-            await _audit(
-                conn, admin.uid, uid, "plan.changed", fields=["plan"], detail={"old": old_plan, "new": new_plan}
-            )
+            await trail.add(conn, uid, "plan.changed", fields=["plan"], detail={"old": old_plan, "new": new_plan})
             await repository.add_outbox(
                 conn, "user.plan_changed", {"uid": uid, "old_plan": old_plan, "new_plan": new_plan}
             )
@@ -268,6 +312,7 @@ async def set_plan(pool: asyncpg.Pool, redis: aioredis.Redis, admin: Principal, 
         PLAN_CHANGES.labels(new_plan).inc()
         await cache.invalidate(redis, uid)
         await outbox.flush_quietly(pool, redis)
+        await trail.report(redis)
     return {"id": uid, "plan": new_plan}
 
 
@@ -279,11 +324,12 @@ async def delete_account(pool: asyncpg.Pool, redis: aioredis.Redis, principal: P
     entry stays), then emits ``user.deleted`` so every service erases its data. Repeating
     it is harmless and emits the event again (consumers are idempotent)."""
     uid = principal.uid
+    trail = _AuditTrail(principal)
     async with _connection(pool) as conn, conn.transaction():
         existed = await repository.delete_user(conn, uid)
         await repository.delete_own_audit(conn, uid)
         if existed:
-            await _audit(conn, uid, uid, "user.deleted")
+            await trail.add(conn, uid, "user.deleted")
         # deleted_at lets the auth service refuse the tokens issued before the deletion.
         await repository.add_outbox(conn, "user.deleted", {"uid": uid, "deleted_at": int(time.time())})
     if existed:
@@ -294,3 +340,4 @@ async def delete_account(pool: asyncpg.Pool, redis: aioredis.Redis, principal: P
     except RedisError:
         log.warning("could not delete the plan key", extra={"fields": {"uid": uid}})
     await outbox.flush_quietly(pool, redis)
+    await trail.report(redis)

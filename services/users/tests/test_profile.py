@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 from eindr_common.identity import plan_key
@@ -83,7 +84,7 @@ def test_email_and_phone_follow_the_verified_token(users_svc, http, make_user, d
     )
 
 
-def test_patch_profile_changes_only_fields_sent_and_is_audited(users_svc, http, make_user, db):
+def test_patch_profile_changes_only_fields_sent_and_is_audited(users_svc, http, make_user, db, rds):
     uid, h = make_user()
     before = http.get(users_svc.url + "/v1/users/me", headers=h).json()
     r = http.patch(
@@ -104,6 +105,20 @@ def test_patch_profile_changes_only_fields_sent_and_is_audited(users_svc, http, 
         (uid,),
     ).fetchone()
     assert row == (uid, uid, ["avatar_url"], "req-profile-1")
+    # ...and reported once to the platform audit trail (the audit service's stream).
+    from eindr_common.audit import AUDIT_STREAM
+
+    reported = [f for _, f in rds.xrange(AUDIT_STREAM) if f["subject_uid"] == uid and f["action"] == "profile.updated"]
+    assert len(reported) == 2
+    first = reported[0]
+    assert (first["service"], first["actor_uid"], first["resource_type"], first["request_id"]) == (
+        "users",
+        uid,
+        "user",
+        "req-profile-1",
+    )
+    assert json.loads(first["details"]) == {"fields": ["avatar_url"]}
+    assert "cdn.example" not in first["details"]  # field names only, never values
 
 
 def test_profile_cache_is_read_and_invalidated_on_patch(users_svc, http, make_user, rds):
