@@ -54,7 +54,13 @@ async def session(
 
     async def produce() -> dict:
         return await service.start_session(
-            pool, redis, request.app.state.users_client, user, body, max_devices=settings.auth_max_devices
+            pool,
+            redis,
+            request.app.state.users_client,
+            user,
+            body,
+            flags=request.app.state.flags,
+            max_devices=settings.auth_max_devices,
         )
 
     return await idem.run(body, produce, status_code=status.HTTP_200_OK)

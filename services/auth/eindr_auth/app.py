@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from eindr_common.app import build_app
+from eindr_common.flags import FlagEvaluator
 from fastapi import FastAPI
 
 from . import api, worker
@@ -23,6 +24,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         connect_timeout_s=settings.upstream_connect_timeout_s,
         read_timeout_s=settings.upstream_read_timeout_s,
     )
+    app.state.flags = FlagEvaluator(app.state.redis)
     stop = asyncio.Event()
     consumer = asyncio.create_task(
         worker.consume_users_stream(app.state.pool, app.state.redis, settings.auth_consumer_name, stop),

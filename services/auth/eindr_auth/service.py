@@ -14,6 +14,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from eindr_common import audit, plans
 from eindr_common.errors import NotFound, ServiceUnavailable, Unauthorized
+from eindr_common.flags import FlagEvaluator
 from eindr_common.identity import Principal, revoked_key
 from eindr_common.observability import current_request_id
 from prometheus_client import Counter
@@ -87,6 +88,7 @@ async def start_session(
     principal: Principal,
     body: SessionRequest,
     *,
+    flags: FlagEvaluator,
     max_devices: int,
 ) -> dict[str, Any]:
     """On every app start: provision the account (first login), register the device,
@@ -113,9 +115,19 @@ async def start_session(
     return {
         "user": profile.model_dump(mode="json"),
         "plan": profile.plan,
-        "features": plans.features_for(profile.plan),
+        "features": await _features(flags, principal.uid, profile.plan),
         "device": device_json(row),
     }
+
+
+async def _features(flags: FlagEvaluator, uid: str, plan: str) -> dict[str, bool]:
+    """The same evaluation the gateway's feature locks use (plan rules, rollouts, per-user
+    overrides); with Redis unreachable, the plan's static table."""
+    try:
+        return await flags.all_for(uid, plan)
+    except RedisError:
+        log.warning("feature flags unavailable; answering the plan defaults", extra={"fields": {"uid": uid}})
+        return plans.features_for(plan)
 
 
 async def list_devices(pool: asyncpg.Pool, principal: Principal) -> dict[str, Any]:

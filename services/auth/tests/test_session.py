@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -163,3 +164,19 @@ def test_session_honours_idempotency_key(session_for, make_device, auth_svc, htt
     again = http.post(auth_svc.url + "/v1/auth/session", json=body, headers={**h, "Idempotency-Key": "start-1"})
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+
+
+def test_features_follow_the_platform_flags_including_user_overrides(session_for, make_device, auth_svc, rds, http):
+    from eindr_common import flags
+
+    uid, h, first = session_for()
+    assert first["features"] == flags_default(first["plan"])
+    # An operator turns a premium feature on for this one (free) user.
+    rds.set(flags.user_key(uid), json.dumps({"calendar_sync": True}))
+    again = http.post(auth_svc.url + "/v1/auth/session", json={"device": make_device()}, headers=h).json()
+    assert again["plan"] == "free"
+    assert again["features"] == {**flags_default("free"), "calendar_sync": True}
+
+
+def flags_default(plan: str) -> dict[str, bool]:
+    return dict(sorted(features_for(plan).items()))
