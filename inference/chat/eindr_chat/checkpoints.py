@@ -25,7 +25,10 @@ BLOOM_560M = {"hidden_size": 1024, "n_layer": 24, "n_head": 16, "vocab_size": 25
 
 def build_tokenizer(vocab_size: int = 600):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import BloomTokenizerFast
+    try:  # transformers 4.x
+        from transformers import BloomTokenizerFast as TokenizerClass
+    except ImportError:  # transformers 5 folds Bloom's into the generic fast tokenizer
+        from transformers import PreTrainedTokenizerFast as TokenizerClass
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -37,7 +40,7 @@ def build_tokenizer(vocab_size: int = 600):
         show_progress=False,
     )
     tok.train_from_iterator(CORPUS * 20, trainer)
-    return BloomTokenizerFast(
+    return TokenizerClass(
         tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
     )
 
