@@ -81,6 +81,7 @@ class Component:
     db_secret: str = ""  # secret holding EINDR_DATABASE_URL; default eindr-<name>-database
     startup_s: int = 60  # how long start-up (migrations aside) may take before the pod is restarted
     gpu: bool = False  # the gpu component moves it onto GPU nodes
+    ready_path: str = "/readyz"  # a worker whose server has no /readyz yet is probed on /healthz
 
     @property
     def image_name(self) -> str:
@@ -160,6 +161,7 @@ COMPONENTS: list[Component] = [
         "calendar-worker", "worker", "services/calendar", 9107, "services/calendar/eindr_calendar/worker.py",
         image="eindr/calendar", command=["python", "-m", "eindr_calendar.worker"], migrations=True, db=True,
         calls=["reminders"], internet=True, db_secret="eindr-calendar-database", replicas=2,
+        ready_path="/healthz",  # its health server answers /healthz and /metrics only (deploy/INTEGRATION.md)
         secret_env=[("EINDR_CALENDAR_ENCRYPTION_KEYS", "eindr-calendar", "encryption-keys", False),
                     ("EINDR_CALENDAR_GOOGLE_CLIENT_SECRET", "eindr-calendar", "google-client-secret", True)],
     ),
@@ -311,7 +313,7 @@ def deployment(c: Component, by_name: dict[str, Component]) -> dict:
         },
         "startupProbe": probe("/healthz", 5, max(1, c.startup_s // 5)),
         "livenessProbe": probe("/healthz", 10, 3),
-        "readinessProbe": probe("/readyz", 5, 2),
+        "readinessProbe": probe(c.ready_path, 5, 2),
         # Endpoints drop the pod before it stops taking requests (no 502s on roll-outs).
         "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
         "securityContext": container_security(),
