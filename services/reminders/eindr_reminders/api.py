@@ -53,9 +53,19 @@ def _check_query(name: str, value: str | None) -> None:
         raise BadRequest(f"Invalid value for: {name}", code="validation_error", errors=[{"field": name, "message": _no_nul}])
 
 
+def _as(model, coro):
+    """Serialise a use case's result through its response model (so a replayed
+    Idempotency-Key response is byte-for-byte what a normal response looks like)."""
+
+    async def produce():
+        return model.model_validate(await coro).model_dump(mode="json")
+
+    return produce
+
+
 @router.post("/v1/reminders", status_code=201, response_model=Reminder)
 async def create_reminder(body: ReminderCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey):
-    return await idem.run(body, lambda: service.create(conn, request.app.state.users, user, body))
+    return await idem.run(body, _as(Reminder, service.create(conn, request.app.state.users, user, body)))
 
 
 @router.get("/v1/reminders", response_model=ReminderPage)
@@ -78,7 +88,7 @@ async def list_reminders(
 @router.post("/v1/reminders:bulk", status_code=201, response_model=BulkCreated)
 async def bulk_create(body: BulkCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey):
     """Up to 1,000 reminders, all or nothing: a 400 names the index and field of every bad item."""
-    return await idem.run(body, lambda: service.create_many(conn, request.app.state.users, user, body.items))
+    return await idem.run(body, _as(BulkCreated, service.create_many(conn, request.app.state.users, user, body.items)))
 
 
 @router.post("/v1/reminders:cancel", response_model=Cancelled)
@@ -93,7 +103,7 @@ async def submit_bulk_job(body: BulkJobCreate, request: Request, user: CurrentUs
     async def produce():
         job = await service.submit_job(conn, request.app.state.users, user, body.items)
         await request.app.state.redis.lpush(JOB_QUEUE, str(job["id"]))
-        return job
+        return Job.model_validate(job).model_dump(mode="json")
 
     return await idem.run(body, produce, status_code=202)
 

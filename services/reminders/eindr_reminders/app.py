@@ -15,7 +15,12 @@ from .clients import UsersClient
 from .notifications import DeliveryHub
 from .settings import reminders_settings
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+SOURCE_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def migrations_dir() -> Path:
+    configured = reminders_settings().reminders_migrations_dir
+    return Path(configured) if configured else SOURCE_MIGRATIONS
 
 
 def create_app() -> FastAPI:
@@ -34,7 +39,7 @@ def create_app() -> FastAPI:
             await app.state.hub.stop()
             await app.state.users.aclose()
 
-    app = build_app("reminders", database=True, redis=True, migrations=MIGRATIONS, lifespan=lifespan)
+    app = build_app("reminders", database=True, redis=True, migrations=migrations_dir(), lifespan=lifespan)
     app.include_router(router)
     app.include_router(notifications)
     return app

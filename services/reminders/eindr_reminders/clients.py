@@ -79,8 +79,9 @@ class UsersClient:
             _warn("users", "users service unavailable (%s); using default preferences (UTC, sse only)", type(exc).__name__)
             prefs = DEFAULT_PREFERENCES
         if self._cache_s:
-            # Degraded answers are cached briefly too, so an outage does not cost a timeout per fire.
-            self._cache[principal.uid] = (time.monotonic() + (self._cache_s if not prefs.degraded else 5.0), prefs)
+            # Degraded answers are cached too, so an outage does not cost a timeout per fire;
+            # the users events (preferences/timezone changed) drop an entry at once.
+            self._cache[principal.uid] = (time.monotonic() + self._cache_s, prefs)
             if len(self._cache) > 100_000:
                 self._cache.clear()
         return prefs

@@ -147,7 +147,7 @@ class FcmSender:
                 self._url, json=payload, headers={"authorization": f"Bearer {access}", "x-goog-api-format-version": "2"}
             )
         except (httpx.HTTPError, OSError, Exception) as exc:  # google-auth raises its own TransportError
-            log.warning("FCM send failed: %s", type(exc).__name__)
+            log.warning("FCM send failed: %s: %s", type(exc).__name__, str(exc)[:300])
             return "failed"
         if response.status_code == 200:
             return "sent"

@@ -30,6 +30,8 @@ class RemindersSettings(BaseSettings):
     fcm_project_id: str | None = None  # defaults to the service account's project_id
     fcm_base_url: str = "https://fcm.googleapis.com"  # tests point this at a local FCM HTTP v1 endpoint
     fcm_timeout_s: float = 5.0
+    # Where the Alembic scripts are (they are not part of the wheel); the source tree by default.
+    reminders_migrations_dir: str | None = None
     # Bulk jobs
     reminders_job_chunk: int = 500
 

@@ -43,7 +43,7 @@ from eindr_common.settings import CommonSettings
 from . import repository as repo
 from . import service
 from .api import JOB_QUEUE
-from .app import MIGRATIONS
+from .app import migrations_dir
 from .clients import AuthClient, UsersClient
 from .notifications import FcmSender, wake
 from .settings import RemindersSettings
@@ -68,6 +68,7 @@ class Worker:
         self.stop = asyncio.Event()
         self.pending: dict[uuid.UUID, int] = {}  # reminder id -> version scheduled in APScheduler
         self.fcm: FcmSender | None = None
+        self._warmups: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -76,7 +77,7 @@ class Worker:
         if c.migrate_on_start:
             from eindr_common.migrations import upgrade
 
-            await asyncio.to_thread(upgrade, MIGRATIONS, c.database_url)
+            await asyncio.to_thread(upgrade, migrations_dir(), c.database_url)
         self.pool = await create_pool(c.database_url, min_size=2, max_size=s.reminders_db_pool_size)
         self.redis = create_redis(c.redis_url)
         self.users = UsersClient(s.users_url, c.internal_token_secret, cache_s=s.reminders_prefs_cache_s)
@@ -152,10 +153,24 @@ class Worker:
                 continue
             for row in rows:
                 self._schedule(row["id"], row["version"], row["next_fire_at"], row["uid"])
+            if rows:
+                # Fetch preferences now, ahead of the fire, so firing itself is a cache hit.
+                uids = {row["uid"] for row in rows}
+                self._warmups.add(task := asyncio.create_task(self._warm_preferences(uids)))
+                task.add_done_callback(self._warmups.discard)
             CLAIMED.inc(len(rows))
             HELD.set(len(self.pending))
             if len(rows) < s.reminders_claim_batch:
                 await self._sleep(s.reminders_poll_s)
+
+    async def _warm_preferences(self, uids: set[str]) -> None:
+        gate = asyncio.Semaphore(16)
+
+        async def one(uid: str) -> None:
+            async with gate:
+                await self.users.preferences(Principal(uid=uid, roles=("service",)))
+
+        await asyncio.gather(*(one(u) for u in uids), return_exceptions=True)
 
     def _schedule(self, reminder_id: uuid.UUID, version: int, fire_at: datetime, uid: str) -> None:
         self.pending[reminder_id] = version

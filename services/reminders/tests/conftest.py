@@ -52,7 +52,7 @@ class WorkerProcess:
     proc: subprocess.Popen | None = None
 
     def start(self) -> "WorkerProcess":
-        env = {**self.env, "EINDR_REMINDERS_WORKER_METRICS_PORT": str(self.metrics_port)}
+        env = {**self.env, "EINDR_REMINDERS_WORKER_METRICS_PORT": str(self.metrics_port), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "eindr_reminders.worker"], env=python_env(env),
             stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
@@ -92,7 +92,7 @@ def start_worker(service_env, eindr_tmp, reminders_api) -> Iterator:
         w.stop()
 
 
-def wait_for(predicate, timeout_s: float = 60, interval_s: float = 0.2, message: str = "condition"):
+def wait_for(predicate, timeout_s: float = 60, interval_s: float = 0.2, message: str = "condition", log: Path | None = None):
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
@@ -100,4 +100,17 @@ def wait_for(predicate, timeout_s: float = 60, interval_s: float = 0.2, message:
         if last:
             return last
         time.sleep(interval_s)
-    raise AssertionError(f"{message} not reached within {timeout_s}s (last: {last!r})")
+    tail = ("\n" + log.read_text(errors="replace")[-4000:]) if log and log.exists() else ""
+    raise AssertionError(f"{message} not reached within {timeout_s}s (last: {last!r}){tail}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_errors_in_reminders_logs(eindr_tmp):
+    """After the run: no reminders API or worker process logged an unhandled error."""
+    yield
+    bad = []
+    for log in sorted(eindr_tmp.glob("*.log")):
+        if log.name.startswith(("reminders", "worker-")):
+            bad += [f"{log.name}: {line[:300]}" for line in log.read_text(errors="replace").splitlines()
+                    if "unhandled error" in line or '"level": "error"' in line]
+    assert not bad, "\n".join(bad)
