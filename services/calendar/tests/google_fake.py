@@ -45,14 +45,28 @@ class State:
         self.refresh_tokens: dict[str, bool] = {}  # token -> valid
         self.access_tokens: dict[str, float] = {}  # token -> expiry (epoch)
         self.seq = itertools.count(1)
-        self.calendars = {PRIMARY: {"id": PRIMARY, "summary": "Owner", "primary": True, "accessRole": "owner", "timeZone": "Europe/Amsterdam"},
-                          "work@example.com": {"id": "work@example.com", "summary": "Work", "accessRole": "owner", "timeZone": "UTC"}}
-        self.events: dict[str, dict[str, dict]] = {c: {} for c in self.calendars}
-        self.min_sync: dict[str, int] = {c: 0 for c in self.calendars}
+        # one account per login_hint: its primary calendar is "<hint>@example.com"
+        self.calendars: dict[str, dict] = {}
+        self.owner: dict[str, str] = {}  # calendar id -> account
+        self.events: dict[str, dict[str, dict]] = {}
+        self.min_sync: dict[str, int] = {}
+        self.token_account: dict[str, str] = {}
         self.channels: dict[str, dict] = {}
         self.stopped: list[dict] = []
         self.log: list[dict] = []
         self.notifications: list[dict] = []
+
+    def account(self, hint: str) -> str:
+        primary = f"{hint}@example.com"
+        if primary not in self.calendars:
+            for cal in ({"id": primary, "summary": hint, "primary": True, "accessRole": "owner", "timeZone": "Europe/Amsterdam"},
+                        {"id": f"work.{hint}@example.com", "summary": "Work", "accessRole": "owner", "timeZone": "UTC"},
+                        {"id": f"holidays.{hint}@example.com", "summary": "Holidays", "accessRole": "reader", "timeZone": "UTC"}):
+                self.calendars[cal["id"]] = cal
+                self.owner[cal["id"]] = hint
+                self.events[cal["id"]] = {}
+                self.min_sync[cal["id"]] = 0
+        return hint
 
 
 def create_app() -> FastAPI:
@@ -70,12 +84,13 @@ def create_app() -> FastAPI:
     # ------------------------------------------------------------ OAuth 2.0
     @app.get("/o/oauth2/v2/auth")
     async def authorize(client_id: str, redirect_uri: str, response_type: str, state: str, code_challenge: str,
-                        code_challenge_method: str, scope: str = "", access_type: str = "online"):
+                        code_challenge_method: str, scope: str = "", access_type: str = "online", login_hint: str = "owner"):
         if response_type != "code" or code_challenge_method != "S256" or not code_challenge:
             return JSONResponse({"error": "invalid_request"}, status_code=400)
         code = "4/" + secrets.token_urlsafe(24)
         st.codes[code] = {"client_id": client_id, "redirect_uri": redirect_uri, "challenge": code_challenge,
-                          "offline": access_type == "offline", "scope": scope}
+                          "offline": access_type == "offline", "scope": scope,
+                          "account": st.account(login_hint)}
         return RedirectResponse(redirect_uri + "?" + urlencode({"code": code, "state": state, "scope": scope}), status_code=302)
 
     @app.post("/token")
@@ -96,10 +111,12 @@ def create_app() -> FastAPI:
                 return bad("Invalid code verifier.")
             access = "ya29." + secrets.token_urlsafe(24)
             st.access_tokens[access] = time.time() + 3599
+            st.token_account[access] = grant["account"]
             body = {"access_token": access, "expires_in": 3599, "token_type": "Bearer", "scope": grant["scope"]}
             if grant["offline"]:
                 rt = "1//" + secrets.token_urlsafe(32)
                 st.refresh_tokens[rt] = True
+                st.token_account[rt] = grant["account"]
                 body["refresh_token"] = rt
             return body
         if grant_type == "refresh_token":
@@ -107,13 +124,17 @@ def create_app() -> FastAPI:
                 return bad("Token has been expired or revoked.")
             access = "ya29." + secrets.token_urlsafe(24)
             st.access_tokens[access] = time.time() + 3599
+            st.token_account[access] = st.token_account[refresh_token]
             return {"access_token": access, "expires_in": 3599, "token_type": "Bearer", "scope": "https://www.googleapis.com/auth/calendar"}
         return bad("unsupported grant_type", "unsupported_grant_type")
 
-    def authed(request: Request) -> bool:
+    def authed(request: Request, cal: str | None = None) -> bool:
         header = request.headers.get("authorization", "")
         tok = header[7:] if header.lower().startswith("bearer ") else ""
-        return st.access_tokens.get(tok, 0) > time.time()
+        if st.access_tokens.get(tok, 0) <= time.time():
+            return False
+        request.state.account = st.token_account.get(tok)
+        return cal is None or st.owner.get(cal) == request.state.account
 
     def unauth() -> JSONResponse:
         return _error(401, "Request had invalid authentication credentials.", "authError", "UNAUTHENTICATED")
@@ -123,7 +144,8 @@ def create_app() -> FastAPI:
     async def calendar_list(request: Request):
         if not authed(request):
             return unauth()
-        return {"kind": "calendar#calendarList", "etag": '"p1"', "items": [dict(c, kind="calendar#calendarListEntry") for c in st.calendars.values()]}
+        mine = [c for c in st.calendars.values() if st.owner[c["id"]] == request.state.account]
+        return {"kind": "calendar#calendarList", "etag": '"p1"', "items": [dict(c, kind="calendar#calendarListEntry") for c in mine]}
 
     def _bump(cal: str, ev: dict) -> dict:
         n = next(st.seq)
@@ -184,10 +206,10 @@ def create_app() -> FastAPI:
     @app.get("/calendar/v3/calendars/{cal}/events")
     async def list_events(cal: str, request: Request, syncToken: str | None = None, pageToken: str | None = None,
                           maxResults: int = 250, showDeleted: bool = False):
-        if not authed(request):
-            return unauth()
         if cal not in st.events:
             return _error(404, "Not Found", "notFound")
+        if not authed(request, cal):
+            return unauth()
         events = sorted(st.events[cal].values(), key=lambda e: e["_seq"])
         if syncToken:
             try:
@@ -212,7 +234,7 @@ def create_app() -> FastAPI:
 
     @app.post("/calendar/v3/calendars/{cal}/events/watch")
     async def watch(cal: str, request: Request):
-        if not authed(request):
+        if not authed(request, cal):
             return unauth()
         body = await request.json()
         if body.get("type") not in ("web_hook", "webhook") or not body.get("address") or not body.get("id"):
@@ -230,7 +252,7 @@ def create_app() -> FastAPI:
 
     @app.post("/calendar/v3/calendars/{cal}/events")
     async def insert_event(cal: str, request: Request):
-        if not authed(request):
+        if not authed(request, cal):
             return unauth()
         return insert(cal, await request.json())
 
@@ -242,7 +264,7 @@ def create_app() -> FastAPI:
 
     @app.get("/calendar/v3/calendars/{cal}/events/{eid}")
     async def get_event(cal: str, eid: str, request: Request):
-        if not authed(request):
+        if not authed(request, cal):
             return unauth()
         ev = st.events.get(cal, {}).get(eid)
         if ev is None:
@@ -251,7 +273,7 @@ def create_app() -> FastAPI:
 
     @app.patch("/calendar/v3/calendars/{cal}/events/{eid}")
     async def patch_event(cal: str, eid: str, request: Request):
-        if not authed(request):
+        if not authed(request, cal):
             return unauth()
         ev = st.events.get(cal, {}).get(eid)
         if ev is None or ev["status"] == "cancelled":
@@ -261,7 +283,7 @@ def create_app() -> FastAPI:
 
     @app.delete("/calendar/v3/calendars/{cal}/events/{eid}")
     async def delete_event(cal: str, eid: str, request: Request):
-        if not authed(request):
+        if not authed(request, cal):
             return unauth()
         ev = st.events.get(cal, {}).get(eid)
         if ev is None or ev["status"] == "cancelled":
@@ -306,11 +328,14 @@ def create_app() -> FastAPI:
         st.min_sync[cal] = next(st.seq)
         return {"ok": True}
 
-    @app.post("/_test/revoke")
-    async def t_revoke():
-        for k in st.refresh_tokens:
-            st.refresh_tokens[k] = False
-        st.access_tokens.clear()
+    @app.post("/_test/accounts/{hint}/revoke")
+    async def t_revoke(hint: str):
+        for k in list(st.refresh_tokens):
+            if st.token_account.get(k) == hint:
+                st.refresh_tokens[k] = False
+        for k in list(st.access_tokens):
+            if st.token_account.get(k) == hint:
+                del st.access_tokens[k]
         return {"ok": True}
 
     @app.get("/_test/state")
