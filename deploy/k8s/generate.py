@@ -558,9 +558,16 @@ def gpu_patches(comps: list[Component]) -> dict[str, dict]:
                   "chat": [{"name": "EINDR_CHAT_DEVICE", "value": "cuda"}, {"name": "EINDR_CHAT_DTYPE", "value": "float16"}],
                   "intent": [{"name": "EINDR_INTENT_DEVICE", "value": "cuda"}],
                   "tts": [{"name": "EINDR_TTS_COQUI_DEVICE", "value": "cuda"}]}
+    # Host memory on a GPU node, where it differs from the CPU build (measured on an H200 with
+    # deploy/tools/measure_gpu_chat.py: Bloom-560M float16 -> host RSS 1.5 GiB with the CUDA
+    # context; GPU memory peaks at 4.4 GiB reserved for 8 x 2048 tokens).
+    host_memory = {"chat": ("2Gi", "3Gi")}
     for c in comps:
         if not c.gpu:
             continue
+        resources: dict = {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}}
+        if c.name in host_memory:
+            resources["requests"]["memory"], resources["limits"]["memory"] = host_memory[c.name]
         out[c.name] = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -573,7 +580,7 @@ def gpu_patches(comps: list[Component]) -> dict[str, dict]:
                     "image": c.image_name + GPU_IMAGE_SUFFIX,
                     "env": device_env.get(c.name, []),
                     # One whole GPU per pod; CPU/memory for the host side (decoding, batching).
-                    "resources": {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "1"}},
+                    "resources": resources,
                 }],
             }}},
         }

@@ -29,13 +29,20 @@ SUFFIXES = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def kustomize_cmd() -> list[str]:
-    """Real kustomize: the standalone binary when installed, else the one built into kubectl."""
+    """Real kustomize (v4+: Components, `labels`): the standalone binary when installed,
+    else the one built into kubectl (1.21+ embeds kustomize v4/v5)."""
     if shutil.which("kustomize"):
         return ["kustomize", "build"]
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
-    raise RuntimeError("neither kustomize nor kubectl is installed (scripts/bootstrap.sh installs kubectl)")
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        out = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=60).stdout
+        m = re.search(r"Kustomize Version: v(\d+)", out)
+        if m and int(m.group(1)) >= 4:
+            return [kubectl, "kustomize"]
+        raise RuntimeError(f"kubectl's embedded kustomize is too old (need v4+): {out.strip()!r}")
+    raise RuntimeError("neither kustomize (v4+) nor kubectl (1.21+) is installed: see deploy/INTEGRATION.md")
 
 
 def docs_of(text: str) -> list[dict]:

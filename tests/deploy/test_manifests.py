@@ -362,6 +362,9 @@ def test_gpu_component_places_inference_on_gpu_nodes():
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
         assert c["image"].endswith("-cuda"), c["image"]
         assert "nvidia.com/gpu" not in dev[n]["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    # Chat on a GPU: host RSS measured at 1516 MiB (deploy/tools/measure_gpu_chat.py, H200).
+    chat = prod["chat"]["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert chat["requests"]["memory"] == "2Gi" and chat["limits"]["memory"] == "3Gi"
     # Every GPU-built image has a "gpu" stage in its Dockerfile.
     for n in gpu_names:
         comp = next(c for c in generator().COMPONENTS if c.name == n)
