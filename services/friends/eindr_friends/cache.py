@@ -23,6 +23,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from . import metrics
+
 log = logging.getLogger("eindr.friends.cache")
 
 PREFIX = "eindr:friends:"
@@ -40,15 +42,18 @@ async def cached(
     try:
         values = await redis.mget([gen_key(u) for u in uids] + [full_key])
     except RedisError:
+        metrics.CACHE.labels("bypass").inc()
         return await load()
     gens = [v or "0" for v in values[:-1]]
     if values[-1] is not None:
         try:
             stored = json.loads(values[-1])
             if stored.get("g") == gens:
+                metrics.CACHE.labels("hit").inc()
                 return stored["v"]
         except (ValueError, AttributeError):
             pass
+    metrics.CACHE.labels("miss").inc()
     value = await load()
     try:
         await redis.set(full_key, json.dumps({"g": gens, "v": value}, default=str), ex=ttl_s)

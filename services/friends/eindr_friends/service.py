@@ -19,7 +19,7 @@ from eindr_common.identity import Principal
 from eindr_common.observability import current_request_id
 from eindr_common.pagination import PageParams, encode_cursor
 
-from . import cache, domain, outbox, repository
+from . import cache, domain, metrics, outbox, repository
 from .schemas import BlockCreate, ContactMatchRequest, DiscoveryUpdate, InviteCreate, ShareCreate
 from .settings import FriendsSettings
 
@@ -122,6 +122,7 @@ async def _consume_match_budget(deps: Deps, uid: str, n: int) -> int:
             await deps.redis.expire(key, 26 * 3600)
         if used > limit:
             await deps.redis.decrby(key, n)
+            metrics.MATCH_REFUSED.inc()
             tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
             retry = max(1, int((tomorrow - now).total_seconds()))
             raise RateLimited(
@@ -148,6 +149,7 @@ async def create_invite(deps: Deps, principal: Principal, body: InviteCreate) ->
                 conn, inviter=me, invitee=None, via="code", code_hash=domain.code_digest(code), expires_at=now + timedelta(seconds=ttl)
             )
             await _audit(conn, me, None, "invite.code_created")
+        metrics.INVITES.labels("code").inc()
         return invite_json(row, code=code, link=deps.settings.friends_invite_link_base + code)
     if body.expires_in_s is not None:
         raise BadRequest("expires_in_s applies to shareable invites only", code="validation_error", errors=[{"field": "expires_in_s", "message": "only with shareable: true"}])
@@ -183,6 +185,7 @@ async def create_invite(deps: Deps, principal: Principal, body: InviteCreate) ->
                 "You already invited this user", code="invite_exists", extra={"invite_id": str(existing["id"]) if existing else None}
             ) from None
     await outbox.flush_quietly(deps.pool, deps.redis)
+    metrics.INVITES.labels(via).inc()
     return invite_json(row)
 
 
@@ -199,6 +202,7 @@ async def list_invites(deps: Deps, principal: Principal, direction: str, status:
 
 async def _befriend(conn: asyncpg.Connection, a: str, b: str, invite_id: uuid.UUID) -> None:
     await repository.create_friendship(conn, a, b)
+    metrics.FRIENDSHIPS.inc()
     # Any invite the other way is moot now.
     await repository.close_pending_between(conn, a, b, "accepted")
     await repository.add_outbox(conn, "friend.accepted", {"user_ids": sorted([a, b]), "invite_id": str(invite_id)})
@@ -292,6 +296,7 @@ async def set_tier(deps: Deps, principal: Principal, friend_id: str, tier: str) 
             if changed is None:
                 raise NotFound("Not a friend of yours", code="friend_not_found")
             if changed["old_tier"] != tier:
+                metrics.TIER_CHANGES.labels(tier).inc()
                 await _audit(conn, me, friend_id, f"permission.{tier}")
                 await repository.add_outbox(
                     conn, "permission.changed", {"owner_id": me, "friend_id": friend_id, "old_tier": changed["old_tier"], "tier": tier}
@@ -468,6 +473,7 @@ async def match_contacts(deps: Deps, principal: Principal, body: ContactMatchReq
         )
     unique = list(dict.fromkeys(body.hashes))
     remaining = await _consume_match_budget(deps, principal.uid, len(unique))
+    metrics.MATCH_HASHES.inc(len(unique))
     pepper = deps.pepper
     by_stored = {domain.stored_hash(pepper, h): h for h in unique}
     async with deps.pool.acquire() as conn:

@@ -28,8 +28,22 @@ def random_hashes(n: int) -> list[str]:
 
 
 def phone() -> str:
-    # A valid Dutch mobile number, unique per test run.
-    return "+316" + str(int.from_bytes(os.urandom(4), "big") % 10**8).zfill(8)
+    # A valid Dutch mobile number (+31 6 1…), unique per test run.
+    return "+3161" + str(int.from_bytes(os.urandom(4), "big") % 10**7).zfill(7)
+
+
+def test_phone_numbers_are_normalised_to_e164_before_hashing(friends):
+    """The same number written nationally, with spaces or dashes, registers as one E.164
+    identity; an invalid number registers nothing."""
+    a = friends(claims={"phone_number": "+31 6-12 34 56 78"})
+    assert a.put("/v1/friends/me/discovery", json={"discoverable": True}).json()["identifiers"] == ["phone"]
+    r = friends().post("/v1/friends/contacts:match", json={"hashes": [sha("+31612345678")]})
+    assert [m["user_id"] for m in r.json()["matches"]] == [a.uid]
+    bad = friends(claims={"phone_number": "+31 0000", "email": "not-an-email", "email_verified": True})
+    assert bad.put("/v1/friends/me/discovery", json={"discoverable": True}).json()["identifiers"] == []
+    for body, field in (({"discoverable": "maybe"}, "discoverable"), ({}, "discoverable"), ({"discoverable": True, "display_name": "\x00"}, "display_name")):
+        r = bad.put("/v1/friends/me/discovery", json=body)
+        assert r.status_code == 400 and r.json()["errors"][0]["field"] == field
 
 
 def test_discoverable_users_are_found_by_hash_others_not(friends, db):

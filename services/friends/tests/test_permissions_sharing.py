@@ -121,3 +121,15 @@ def test_internal_endpoints_answer_only_parties_and_only_internal_tokens(friends
         assert http.get(friends_svc.url + path, headers=auth_headers(a.uid, "ledger")).status_code == 401
     r = a.get(f"/internal/friends/{a.uid}/permissions/{b.uid}", params={"item_type": "photo", "item_id": "x"})
     assert r.status_code == 400
+
+
+def test_health_readiness_and_domain_metrics(friends_svc, friends, befriend, http):
+    a, b = friends(), friends()
+    befriend(a.uid, b.uid)
+    perm(b, a.uid, b.uid)
+    perm(b, a.uid, b.uid)
+    assert http.get(friends_svc.url + "/readyz").json()["status"] == "ok"
+    text = http.get(friends_svc.url + "/metrics").text
+    assert 'eindr_friends_permission_cache_total{result="hit"}' in text
+    assert 'eindr_friends_invites_total{via="user_id"}' in text
+    assert "eindr_friends_friendships_total" in text

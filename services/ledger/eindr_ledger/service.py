@@ -21,7 +21,7 @@ from eindr_common.identity import Principal
 from eindr_common.observability import current_request_id
 from eindr_common.pagination import PageParams, encode_cursor
 
-from . import domain, outbox, repository
+from . import domain, metrics, outbox, repository
 from .clients import FriendsClient, RemindersClient
 from .schemas import DisputeRequest, EntryCreate, EntryPatch, SettleRequest
 
@@ -100,6 +100,7 @@ async def peers_of(deps: Deps, principal: Principal) -> tuple[list[str], bool]:
     could not be asked: the caller then sees exactly their own entries, and is told so."""
     peers = await deps.friends.ledger_peers(principal)
     if peers is None:
+        metrics.FRIENDS_UNAVAILABLE.inc()
         return [], True
     return [p for p in peers if p != principal.uid], False
 
@@ -148,6 +149,7 @@ async def _make_reminder(deps: Deps, principal: Principal, row: asyncpg.Record) 
         )
     except Problem as exc:
         error = f"{exc.code}: {exc.detail}"[:500]
+        metrics.REMINDER_FAILURES.inc()
         log.warning("reminder not created for a ledger entry", extra={"fields": {"code": exc.code}})
     async with deps.pool.acquire() as conn:
         updated = await repository.set_reminder_result(conn, principal.uid, row["id"], reminder_id, error)
@@ -196,6 +198,7 @@ async def create_entry(deps: Deps, principal: Principal, body: EntryCreate) -> d
             await _audit(conn, principal.uid, principal.uid, "entry.created", row["id"])
             await repository.add_outbox(conn, "ledger.entry_created", _event_payload(row))
     await outbox.flush_quietly(deps.pool, deps.redis)
+    metrics.ENTRIES.labels(currency).inc()
     if row["due_at"] is not None:
         row = await _make_reminder(deps, principal, row)
     return entry_json(row, principal.uid)
@@ -503,6 +506,7 @@ async def settle(deps: Deps, principal: Principal, entry_id: str, body: SettleRe
             await _audit(conn, principal.uid, entry["owner_id"], "entry.settled", eid)
             await repository.add_outbox(conn, "ledger.entry_settled", _event_payload(settlement, settled_by=principal.uid, entry_status=updated["status"]))
     await outbox.flush_quietly(deps.pool, deps.redis)
+    metrics.SETTLEMENTS.labels("full" if updated["status"] == "settled" else "partial").inc()
     if updated["status"] == "settled" and updated["owner_id"] == principal.uid:
         # Paid in full: the owner's "they owe you" reminder has nothing left to remind of.
         await _cancel_reminder(deps, principal, updated["reminder_id"])
@@ -534,6 +538,7 @@ async def undo_settlement(deps: Deps, principal: Principal, settlement_id: str) 
             await _audit(conn, principal.uid, entry["owner_id"], "settlement.undone", sid)
             await repository.add_outbox(conn, "ledger.settlement_undone", _event_payload(voided, undone_by=principal.uid))
     await outbox.flush_quietly(deps.pool, deps.redis)
+    metrics.UNDONE.inc()
     return {"entry": entry_json(updated, principal.uid), "settlement": entry_json(voided, principal.uid)}
 
 
@@ -552,6 +557,7 @@ async def dispute(deps: Deps, principal: Principal, entry_id: str, body: Dispute
             if body is not None:
                 changes = {"disputed": True, "dispute_reason": body.reason, "disputed_by": principal.uid, "disputed_at": datetime.now(UTC)}
                 action = "entry.disputed"
+                metrics.DISPUTES.inc()
             else:
                 changes = {"disputed": False, "dispute_reason": None, "disputed_by": None, "disputed_at": None}
                 action = "entry.dispute_withdrawn"

@@ -208,3 +208,13 @@ def test_writes_publish_ledger_events(ledger, new_entry, rds):
     mine = [(t, p) for t, p in seen if p.get("owner_id") == me.uid]
     assert [t for t, _ in mine] == ["ledger.entry_created", "ledger.entry_settled", "ledger.entry_deleted"]
     assert mine[0][1]["amount"] == "2.00" and mine[0][1]["currency"] == "USD" and mine[0][1]["entry_id"] == e["id"]
+
+
+def test_health_readiness_and_domain_metrics(ledger_svc, ledger, new_entry, http):
+    new_entry(ledger(), currency="KWD", amount="1.5")
+    assert http.get(ledger_svc.url + "/healthz").json() == {"status": "ok"}
+    ready = http.get(ledger_svc.url + "/readyz").json()
+    assert ready["status"] == "ok" and ready["checks"] == {"postgres": "ok", "redis": "ok"}
+    text = http.get(ledger_svc.url + "/metrics").text
+    assert 'eindr_ledger_entries_created_total{currency="KWD"}' in text
+    assert 'route="/v1/ledger/entries"' in text
