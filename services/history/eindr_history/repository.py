@@ -155,12 +155,12 @@ async def apply_retention(conn: asyncpg.Connection, now: datetime, default_days:
     """Delete every interaction older than its owner's retention (explicit or default)."""
     explicit = await conn.execute(
         """DELETE FROM history.interactions i USING history.retention r
-           WHERE i.user_id = r.user_id AND i.occurred_at < $1 - make_interval(days => r.days)""",
+           WHERE i.user_id = r.user_id AND i.occurred_at < $1::timestamptz - make_interval(days => r.days)""",
         now,
     )
     default = await conn.execute(
         """DELETE FROM history.interactions i
-           WHERE i.occurred_at < $1 - make_interval(days => $2)
+           WHERE i.occurred_at < $1::timestamptz - make_interval(days => $2::int)
              AND NOT EXISTS (SELECT 1 FROM history.retention r WHERE r.user_id = i.user_id)""",
         now, default_days,
     )

@@ -75,7 +75,7 @@ async def detect_habits_for(pool: asyncpg.Pool, embedder: EmbeddingClient, setti
             return 0
         titles = sorted({e.title for e in evs})
         vectors_by_title = dict(zip(titles, await embedder.embed(titles)))
-        known = [(k["weekday"], k["minute_of_day"], np.asarray(k["embedding"], dtype=np.float32))
+        known = [(k["weekday"], k["minute_of_day"], np.asarray(k["embedding"].to_numpy(), dtype=np.float32))
                  for k in await repository.known_suggestions(conn, user_id)]
         habits = domain.detect_habits(
             evs, [np.asarray(vectors_by_title[e.title], dtype=np.float32) for e in evs],

@@ -5,7 +5,7 @@ accepting suggestions — the real users and reminders services."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -63,16 +63,36 @@ def db(postgres_url: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-@pytest.fixture
-def user() -> tuple[str, dict[str, str]]:
-    uid = new_uid()
-    return uid, auth_headers(uid, "history")
+class FreshAuth(Mapping):
+    """Headers whose internal token is minted anew each time a request reads them (the
+    tokens live 60 s; some tests wait longer than that on background jobs)."""
+
+    def __init__(self, uid: str, audience: str) -> None:
+        self.uid, self.audience = uid, audience
+
+    def _headers(self) -> dict[str, str]:
+        return auth_headers(self.uid, self.audience)
+
+    def __getitem__(self, key: str) -> str:
+        return self._headers()[key]
+
+    def __iter__(self):
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return 1
 
 
 @pytest.fixture
-def other_user() -> tuple[str, dict[str, str]]:
+def user() -> tuple[str, Mapping[str, str]]:
     uid = new_uid()
-    return uid, auth_headers(uid, "history")
+    return uid, FreshAuth(uid, "history")
+
+
+@pytest.fixture
+def other_user() -> tuple[str, Mapping[str, str]]:
+    uid = new_uid()
+    return uid, FreshAuth(uid, "history")
 
 
 def wait_for(fetch: Callable[[], object], done: Callable[[object], bool], timeout_s: float = 120) -> object:
@@ -99,8 +119,9 @@ def client() -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_unhandled_errors_in_service_logs(eindr_tmp: Path):
+    """After the run: no history process logged an unhandled exception."""
     yield
     bad = []
     for log in sorted(eindr_tmp.glob("history*.log")):
-        bad += [f"{log.name}: {line[:300]}" for line in log.read_text(errors="replace").splitlines() if "unhandled error" in line or "Traceback" in line]
-    assert not bad, "\n".join(bad)
+        bad += [line for line in log.read_text(errors="replace").splitlines() if "unhandled error" in line or "Traceback" in line]
+    assert not bad, f"{len(bad)} errors logged; the first:\n" + bad[0][-3000:].replace("\\n", "\n")

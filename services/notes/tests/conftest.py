@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -97,16 +97,36 @@ def rds(redis_url: str) -> Iterator[redis_lib.Redis]:
     client.close()
 
 
-@pytest.fixture
-def user() -> tuple[str, dict[str, str]]:
-    uid = new_uid()
-    return uid, auth_headers(uid, "notes")
+class FreshAuth(Mapping):
+    """Headers whose internal token is minted anew each time a request reads them (the
+    tokens live 60 s; some tests wait longer than that on background jobs)."""
+
+    def __init__(self, uid: str, audience: str) -> None:
+        self.uid, self.audience = uid, audience
+
+    def _headers(self) -> dict[str, str]:
+        return auth_headers(self.uid, self.audience)
+
+    def __getitem__(self, key: str) -> str:
+        return self._headers()[key]
+
+    def __iter__(self):
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return 1
 
 
 @pytest.fixture
-def other_user() -> tuple[str, dict[str, str]]:
+def user() -> tuple[str, Mapping[str, str]]:
     uid = new_uid()
-    return uid, auth_headers(uid, "notes")
+    return uid, FreshAuth(uid, "notes")
+
+
+@pytest.fixture
+def other_user() -> tuple[str, Mapping[str, str]]:
+    uid = new_uid()
+    return uid, FreshAuth(uid, "notes")
 
 
 @pytest.fixture(scope="session")
