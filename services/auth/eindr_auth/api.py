@@ -21,15 +21,16 @@ from .schemas import (
 )
 
 
-def _caller(user: CurrentUser) -> Principal:
+async def _caller(user: CurrentUser) -> Principal:
     return service.valid_caller(user)
 
 
-def _admin(admin: AdminUser) -> Principal:
+async def _admin(admin: AdminUser) -> Principal:
     return service.valid_caller(admin)
 
 
-# The verified caller (CurrentUser / AdminUser) with a usable uid.
+# The verified caller (CurrentUser / AdminUser) with a usable uid. (async def: FastAPI
+# runs a plain def dependency in the thread pool, a thread hop on every request.)
 Caller = Annotated[Principal, Depends(_caller)]
 Admin = Annotated[Principal, Depends(_admin)]
 
