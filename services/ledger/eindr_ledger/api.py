@@ -110,7 +110,7 @@ async def balances(user: CurrentUser, request: Request) -> Response:
     return Response(orjson.dumps(result), media_type="application/json", headers=headers)
 
 
-@router.get("/balances/{contact}", response_model=ContactBalance, summary="One contact: totals per currency and history")
+@router.get("/balances/{contact:path}", response_model=ContactBalance, summary="One contact: totals per currency and history")
 async def contact_balance(
     contact: Annotated[ContactKey, Path(description="'user:<uid>' or 'name:<name>'")],
     user: CurrentUser, page: Pagination, request: Request, response: Response,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import logging
 import uuid
@@ -26,6 +27,28 @@ from .clients import FriendsClient, RemindersClient
 from .schemas import DisputeRequest, EntryCreate, EntryPatch, SettleRequest
 
 log = logging.getLogger("eindr.ledger.service")
+
+
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+def retry_on_conflict(fn):
+    """Re-runs a write use case (each is one transaction) when PostgreSQL aborted it for a
+    deadlock or serialization failure — possible when two writers take the same totals
+    rows in opposite orders. The aborted attempt left nothing behind."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(3):
+            try:
+                return await fn(*args, **kwargs)
+            except _RETRYABLE:
+                if attempt == 2:
+                    raise
+                log.warning("transaction aborted by a conflict; retrying", extra={"fields": {"use_case": fn.__name__}})
+                await asyncio.sleep(0.01 * (attempt + 1))
+
+    return wrapper
 
 
 @dataclass
@@ -165,6 +188,7 @@ async def _cancel_reminder(deps: Deps, principal: Principal, reminder_id: str | 
         log.warning("could not cancel the reminder of a ledger entry", extra={"fields": {"code": exc.code}})
 
 
+@retry_on_conflict
 async def create_entry(deps: Deps, principal: Principal, body: EntryCreate) -> dict[str, Any]:
     try:
         currency = domain.check_currency(body.currency)
@@ -381,6 +405,7 @@ async def _owned_or_explain(conn: asyncpg.Connection, deps: Deps, principal: Pri
     raise _not_found()
 
 
+@retry_on_conflict
 async def update_entry(deps: Deps, principal: Principal, entry_id: str, patch: EntryPatch) -> dict[str, Any]:
     eid = _entry_id(entry_id)
     sent = patch.model_fields_set
@@ -439,6 +464,7 @@ async def update_entry(deps: Deps, principal: Principal, entry_id: str, patch: E
     return entry_json(updated, principal.uid)
 
 
+@retry_on_conflict
 async def delete_entry(deps: Deps, principal: Principal, entry_id: str) -> None:
     eid = _entry_id(entry_id)
     async with deps.pool.acquire() as conn:
@@ -453,6 +479,7 @@ async def delete_entry(deps: Deps, principal: Principal, entry_id: str) -> None:
     await _cancel_reminder(deps, principal, row["reminder_id"])
 
 
+@retry_on_conflict
 async def settle(deps: Deps, principal: Principal, entry_id: str, body: SettleRequest) -> dict[str, Any]:
     """Pays an entry down, fully or in part, as a settlement entry of its own. Either side
     of a shared entry may settle it; both see the result."""
@@ -513,6 +540,7 @@ async def settle(deps: Deps, principal: Principal, entry_id: str, body: SettleRe
     return {"entry": entry_json(updated, principal.uid), "settlement": entry_json(settlement, principal.uid)}
 
 
+@retry_on_conflict
 async def undo_settlement(deps: Deps, principal: Principal, settlement_id: str) -> dict[str, Any]:
     sid = _entry_id(settlement_id)
     peers, _ = await peers_of(deps, principal)
@@ -542,6 +570,7 @@ async def undo_settlement(deps: Deps, principal: Principal, settlement_id: str) 
     return {"entry": entry_json(updated, principal.uid), "settlement": entry_json(voided, principal.uid)}
 
 
+@retry_on_conflict
 async def dispute(deps: Deps, principal: Principal, entry_id: str, body: DisputeRequest | None) -> dict[str, Any]:
     """The other side of a shared entry objects to it (or, with ``body`` None, withdraws
     the objection). The owner cannot dispute their own entry."""
@@ -571,6 +600,7 @@ async def dispute(deps: Deps, principal: Principal, entry_id: str, body: Dispute
 # --- erasure ----------------------------------------------------------------------------
 
 
+@retry_on_conflict
 async def erase_user(pool: asyncpg.Pool, uid: str) -> dict[str, int]:
     """``user.deleted``: the user's own ledger goes (settlements with it); friends' entries
     about them stay in the friends' ledgers but are no longer linked (unmirrored): the

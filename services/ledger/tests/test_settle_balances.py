@@ -156,3 +156,25 @@ def test_csv_export(ledger, new_entry):
     only = list(csv.DictReader(io.StringIO(me.get("/v1/ledger/export.csv", params={"currency": "KWD"}).text)))
     assert len(only) == 1 and only[0]["amount"] == "1.500"
     assert me.get("/v1/ledger/export.csv", params={"currency": "XXX"}).status_code == 400
+
+
+def test_concurrent_edits_moving_totals_in_opposite_directions_never_fail(ledger_svc, ledger, new_entry, totals_match_entries):
+    """Edits that move entries between currencies in opposite orders take the same two
+    totals rows in opposite orders (a deadlock when they interleave): the aborted one is
+    retried, every request succeeds, totals stay exact."""
+    me = ledger()
+    usd = [new_entry(me, amount="5", currency="USD")["id"] for _ in range(12)]
+    eur = [new_entry(me, amount="7", currency="EUR")["id"] for _ in range(12)]
+
+    async def run() -> list[int]:
+        async with httpx.AsyncClient(base_url=ledger_svc.url, timeout=60) as client:
+            calls = []
+            for a, b in zip(usd, eur):
+                calls.append(client.patch(f"/v1/ledger/entries/{a}", headers=auth_headers(me.uid, "ledger"), json={"currency": "EUR"}))
+                calls.append(client.patch(f"/v1/ledger/entries/{b}", headers=auth_headers(me.uid, "ledger"), json={"currency": "USD"}))
+            return [r.status_code for r in await asyncio.gather(*calls)]
+
+    assert set(asyncio.run(run())) == {200}
+    items = {b["currency"]: b["net_amount"] for b in me.get("/v1/ledger/balances").json()["items"]}
+    assert items == {"EUR": "60.00", "USD": "84.00"}
+    totals_match_entries(me.uid)
