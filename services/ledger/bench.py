@@ -28,9 +28,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-
 from eindr_common.identity import Principal, mint_internal_token
-from eindr_common.localstack import free_port, python_env, start_postgres, start_redis, wait_http
+from eindr_common.localstack import (
+    free_port,
+    python_env,
+    start_postgres,
+    start_redis,
+    wait_http,
+)
 from eindr_common.migrations import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +53,7 @@ MATCH_RUNS = 10 if QUICK else 40
 
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def row(name: str, samples: list[float], target: str = "") -> str:
@@ -65,7 +70,7 @@ def start(name: str, app: str, env: dict[str, str], log_dir: Path):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
-        env=python_env(env), stdout=open(log_dir / f"{name}.log", "ab"), stderr=subprocess.STDOUT,
+        env=python_env(env), stdout=open(log_dir / f"{name}.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115 (the child keeps it)
     )
     wait_http(f"http://127.0.0.1:{port}/healthz", 60, proc)
     return proc, f"http://127.0.0.1:{port}"

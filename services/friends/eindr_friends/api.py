@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from eindr_common.idempotency import IdempotencyKey
+from eindr_common.identity import CurrentUser
+from eindr_common.pagination import Page, Pagination
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from eindr_common.identity import CurrentUser
-from eindr_common.idempotency import IdempotencyKey
-from eindr_common.pagination import Page, Pagination
-
 from . import service
 from .schemas import (
-    Block, BlockCreate, ContactMatchRequest, ContactMatchResult, Discovery, DiscoveryUpdate, Friend, Invite,
-    InviteCreate, InviteRedeem, LedgerPeers, Permission, PermissionChange, Share, ShareCreate, SharedItem, SharePatch,
+    Block,
+    BlockCreate,
+    ContactMatchRequest,
+    ContactMatchResult,
+    Discovery,
+    DiscoveryUpdate,
+    Friend,
+    Invite,
+    InviteCreate,
+    InviteRedeem,
+    LedgerPeers,
+    Permission,
+    PermissionChange,
+    Share,
+    ShareCreate,
+    SharedItem,
+    SharePatch,
 )
 
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}

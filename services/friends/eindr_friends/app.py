@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
-
 from eindr_common.app import build_app
+from fastapi import FastAPI
 
 from . import api, outbox, worker
 from .service import Deps

@@ -11,9 +11,8 @@ import logging
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from eindr_common import events
+from redis.exceptions import RedisError
 
 from . import repository
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from . import domain
 
@@ -40,7 +47,7 @@ class InviteCreate(BaseModel):
     expires_in_s: Annotated[int, Field(ge=60, le=30 * 24 * 3600)] | None = None
 
     @model_validator(mode="after")
-    def _one_target(self) -> "InviteCreate":
+    def _one_target(self) -> InviteCreate:
         given = sum([self.user_id is not None, self.contact_hash is not None, self.shareable])
         if given != 1:
             raise ValueError("give exactly one of user_id, contact_hash or shareable: true")

@@ -12,15 +12,27 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
-from eindr_common.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, ServiceUnavailable
+from eindr_common.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+)
 from eindr_common.identity import Principal
 from eindr_common.observability import current_request_id
 from eindr_common.pagination import PageParams, encode_cursor
+from redis.exceptions import RedisError
 
 from . import cache, domain, metrics, outbox, repository
-from .schemas import BlockCreate, ContactMatchRequest, DiscoveryUpdate, InviteCreate, ShareCreate
+from .schemas import (
+    BlockCreate,
+    ContactMatchRequest,
+    DiscoveryUpdate,
+    InviteCreate,
+    ShareCreate,
+)
 from .settings import FriendsSettings
 
 log = logging.getLogger("eindr.friends.service")
@@ -212,28 +224,27 @@ async def answer_invite(deps: Deps, principal: Principal, invite_id: str, action
     """accept / decline (the invitee) or cancel (the inviter)."""
     iid = _uuid(invite_id, "invite")
     me = principal.uid
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await repository.invite_for_party(conn, me, iid, for_update=True)
-            if row is None:
-                raise NotFound("No such invite", code="invite_not_found")
-            other = row["inviter_id"] if row["invitee_id"] == me else row["invitee_id"]
-            if action in ("accept", "decline") and row["invitee_id"] != me:
-                raise Forbidden(f"Only the invited user can {action} an invite", code="not_invitee")
-            if action == "cancel" and row["inviter_id"] != me:
-                raise Forbidden("Only the inviter can cancel an invite", code="not_inviter")
-            if row["status"] != "pending":
-                raise Conflict(f"This invite was already {row['status']}", code="invite_not_pending")
-            if row["expires_at"] <= _now():
-                raise Conflict("This invite has expired", code="invite_expired")
-            if action == "accept":
-                if await repository.blocked_between(conn, me, row["inviter_id"]):
-                    raise Forbidden("You cannot accept this invite", code="cannot_befriend")
-                updated = await repository.answer_invite(conn, iid, "accepted")
-                await _befriend(conn, me, row["inviter_id"], iid)
-            else:
-                updated = await repository.answer_invite(conn, iid, "declined" if action == "decline" else "cancelled")
-            await _audit(conn, me, other, f"invite.{action}")
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await repository.invite_for_party(conn, me, iid, for_update=True)
+        if row is None:
+            raise NotFound("No such invite", code="invite_not_found")
+        other = row["inviter_id"] if row["invitee_id"] == me else row["invitee_id"]
+        if action in ("accept", "decline") and row["invitee_id"] != me:
+            raise Forbidden(f"Only the invited user can {action} an invite", code="not_invitee")
+        if action == "cancel" and row["inviter_id"] != me:
+            raise Forbidden("Only the inviter can cancel an invite", code="not_inviter")
+        if row["status"] != "pending":
+            raise Conflict(f"This invite was already {row['status']}", code="invite_not_pending")
+        if row["expires_at"] <= _now():
+            raise Conflict("This invite has expired", code="invite_expired")
+        if action == "accept":
+            if await repository.blocked_between(conn, me, row["inviter_id"]):
+                raise Forbidden("You cannot accept this invite", code="cannot_befriend")
+            updated = await repository.answer_invite(conn, iid, "accepted")
+            await _befriend(conn, me, row["inviter_id"], iid)
+        else:
+            updated = await repository.answer_invite(conn, iid, "declined" if action == "decline" else "cancelled")
+        await _audit(conn, me, other, f"invite.{action}")
     await _after_commit(deps, me, other)
     return invite_json(updated)
 
@@ -243,25 +254,24 @@ async def redeem_code(deps: Deps, principal: Principal, raw_code: str) -> dict[s
     if code is None:
         raise BadRequest("code: not an invite code", code="invalid_invite_code", errors=[{"field": "code", "message": f"{domain.INVITE_CODE_LENGTH} letters/digits"}])
     me = principal.uid
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await repository.invite_by_code(conn, domain.code_digest(code))
-            if row is None:
-                raise NotFound("No such invite code", code="invite_not_found")
-            inviter = row["inviter_id"]
-            if inviter == me:
-                raise BadRequest("This is your own invite code", code="self_invite", errors=[{"field": "code", "message": "your own code"}])
-            if row["status"] != "pending":
-                raise Conflict("This invite code was already used", code="invite_used")
-            if row["expires_at"] <= _now():
-                raise Conflict("This invite code has expired", code="invite_expired")
-            if await repository.blocked_between(conn, me, inviter):
-                raise Forbidden("You cannot use this invite code", code="cannot_befriend")
-            if await repository.are_friends(conn, me, inviter):
-                raise Conflict("You are already friends", code="already_friends")
-            updated = await repository.answer_invite(conn, row["id"], "accepted", invitee=me)
-            await _befriend(conn, me, inviter, row["id"])
-            await _audit(conn, me, inviter, "invite.redeemed")
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await repository.invite_by_code(conn, domain.code_digest(code))
+        if row is None:
+            raise NotFound("No such invite code", code="invite_not_found")
+        inviter = row["inviter_id"]
+        if inviter == me:
+            raise BadRequest("This is your own invite code", code="self_invite", errors=[{"field": "code", "message": "your own code"}])
+        if row["status"] != "pending":
+            raise Conflict("This invite code was already used", code="invite_used")
+        if row["expires_at"] <= _now():
+            raise Conflict("This invite code has expired", code="invite_expired")
+        if await repository.blocked_between(conn, me, inviter):
+            raise Forbidden("You cannot use this invite code", code="cannot_befriend")
+        if await repository.are_friends(conn, me, inviter):
+            raise Conflict("You are already friends", code="already_friends")
+        updated = await repository.answer_invite(conn, row["id"], "accepted", invitee=me)
+        await _befriend(conn, me, inviter, row["id"])
+        await _audit(conn, me, inviter, "invite.redeemed")
     await _after_commit(deps, me, inviter)
     return invite_json(updated)
 
@@ -290,31 +300,29 @@ async def get_friend(deps: Deps, principal: Principal, friend_id: str) -> dict[s
 
 async def set_tier(deps: Deps, principal: Principal, friend_id: str, tier: str) -> dict[str, Any]:
     me = principal.uid
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            changed = await repository.set_tier(conn, me, friend_id, tier)
-            if changed is None:
-                raise NotFound("Not a friend of yours", code="friend_not_found")
-            if changed["old_tier"] != tier:
-                metrics.TIER_CHANGES.labels(tier).inc()
-                await _audit(conn, me, friend_id, f"permission.{tier}")
-                await repository.add_outbox(
-                    conn, "permission.changed", {"owner_id": me, "friend_id": friend_id, "old_tier": changed["old_tier"], "tier": tier}
-                )
-            row = await repository.get_friend(conn, me, friend_id)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        changed = await repository.set_tier(conn, me, friend_id, tier)
+        if changed is None:
+            raise NotFound("Not a friend of yours", code="friend_not_found")
+        if changed["old_tier"] != tier:
+            metrics.TIER_CHANGES.labels(tier).inc()
+            await _audit(conn, me, friend_id, f"permission.{tier}")
+            await repository.add_outbox(
+                conn, "permission.changed", {"owner_id": me, "friend_id": friend_id, "old_tier": changed["old_tier"], "tier": tier}
+            )
+        row = await repository.get_friend(conn, me, friend_id)
     await _after_commit(deps, me, friend_id)
     return friend_json(row)
 
 
 async def remove_friend(deps: Deps, principal: Principal, friend_id: str) -> None:
     me = principal.uid
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            if await repository.remove_friendship(conn, me, friend_id) == 0:
-                raise NotFound("Not a friend of yours", code="friend_not_found")
-            await repository.delete_shares_between(conn, me, friend_id)
-            await _audit(conn, me, friend_id, "friend.removed")
-            await repository.add_outbox(conn, "friend.removed", {"user_ids": sorted([me, friend_id]), "by": me, "reason": "removed"})
+    async with deps.pool.acquire() as conn, conn.transaction():
+        if await repository.remove_friendship(conn, me, friend_id) == 0:
+            raise NotFound("Not a friend of yours", code="friend_not_found")
+        await repository.delete_shares_between(conn, me, friend_id)
+        await _audit(conn, me, friend_id, "friend.removed")
+        await repository.add_outbox(conn, "friend.removed", {"user_ids": sorted([me, friend_id]), "by": me, "reason": "removed"})
     await _after_commit(deps, me, friend_id)
 
 
@@ -324,25 +332,23 @@ async def block(deps: Deps, principal: Principal, body: BlockCreate) -> dict[str
     me, other = principal.uid, body.user_id
     if other == me:
         raise BadRequest("You cannot block yourself", code="self_block", errors=[{"field": "user_id", "message": "must be someone else"}])
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await repository.insert_block(conn, me, other)
-            were_friends = await repository.remove_friendship(conn, me, other) > 0
-            await repository.delete_shares_between(conn, me, other)
-            await repository.close_pending_between(conn, me, other, "cancelled")
-            await _audit(conn, me, other, "user.blocked")
-            if were_friends:
-                await repository.add_outbox(conn, "friend.removed", {"user_ids": sorted([me, other]), "by": me, "reason": "blocked"})
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await repository.insert_block(conn, me, other)
+        were_friends = await repository.remove_friendship(conn, me, other) > 0
+        await repository.delete_shares_between(conn, me, other)
+        await repository.close_pending_between(conn, me, other, "cancelled")
+        await _audit(conn, me, other, "user.blocked")
+        if were_friends:
+            await repository.add_outbox(conn, "friend.removed", {"user_ids": sorted([me, other]), "by": me, "reason": "blocked"})
     await _after_commit(deps, me, other)
     return dict(row)
 
 
 async def unblock(deps: Deps, principal: Principal, user_id: str) -> None:
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            if await repository.delete_block(conn, principal.uid, user_id) == 0:
-                raise NotFound("You have not blocked this user", code="block_not_found")
-            await _audit(conn, principal.uid, user_id, "user.unblocked")
+    async with deps.pool.acquire() as conn, conn.transaction():
+        if await repository.delete_block(conn, principal.uid, user_id) == 0:
+            raise NotFound("You have not blocked this user", code="block_not_found")
+        await _audit(conn, principal.uid, user_id, "user.unblocked")
     await _after_commit(deps, principal.uid, user_id)
 
 
@@ -361,13 +367,12 @@ async def share(deps: Deps, principal: Principal, body: ShareCreate) -> tuple[di
     me = principal.uid
     if body.friend_id == me:
         raise BadRequest("You cannot share with yourself", code="self_share", errors=[{"field": "friend_id", "message": "must be someone else"}])
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            if not await repository.are_friends(conn, me, body.friend_id):
-                raise Forbidden("You can share only with friends", code="not_friends")
-            row, created = await repository.upsert_share(conn, me, body.friend_id, body.item_type, body.item_id, body.access)
-            await _audit(conn, me, body.friend_id, "share.created" if created else "share.updated")
-            await repository.add_outbox(conn, "share.created" if created else "share.updated", {**_share_event(row)})
+    async with deps.pool.acquire() as conn, conn.transaction():
+        if not await repository.are_friends(conn, me, body.friend_id):
+            raise Forbidden("You can share only with friends", code="not_friends")
+        row, created = await repository.upsert_share(conn, me, body.friend_id, body.item_type, body.item_id, body.access)
+        await _audit(conn, me, body.friend_id, "share.created" if created else "share.updated")
+        await repository.add_outbox(conn, "share.created" if created else "share.updated", {**_share_event(row)})
     await _after_commit(deps, me, body.friend_id)
     return share_json(row), created
 
@@ -387,26 +392,24 @@ async def get_share(deps: Deps, principal: Principal, share_id: str) -> dict[str
 
 async def change_share(deps: Deps, principal: Principal, share_id: str, access: str) -> dict[str, Any]:
     sid = _uuid(share_id, "share")
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await repository.update_share_access(conn, principal.uid, sid, access)
-            if row is None:
-                raise NotFound("No such share of yours", code="share_not_found")
-            await _audit(conn, principal.uid, row["friend_id"], "share.updated")
-            await repository.add_outbox(conn, "share.updated", _share_event(row))
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await repository.update_share_access(conn, principal.uid, sid, access)
+        if row is None:
+            raise NotFound("No such share of yours", code="share_not_found")
+        await _audit(conn, principal.uid, row["friend_id"], "share.updated")
+        await repository.add_outbox(conn, "share.updated", _share_event(row))
     await _after_commit(deps, principal.uid, row["friend_id"])
     return share_json(row)
 
 
 async def revoke_share(deps: Deps, principal: Principal, share_id: str) -> None:
     sid = _uuid(share_id, "share")
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await repository.delete_share(conn, principal.uid, sid)
-            if row is None:
-                raise NotFound("No such share of yours", code="share_not_found")
-            await _audit(conn, principal.uid, row["friend_id"], "share.revoked")
-            await repository.add_outbox(conn, "share.revoked", _share_event(row))
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await repository.delete_share(conn, principal.uid, sid)
+        if row is None:
+            raise NotFound("No such share of yours", code="share_not_found")
+        await _audit(conn, principal.uid, row["friend_id"], "share.revoked")
+        await repository.add_outbox(conn, "share.revoked", _share_event(row))
     await _after_commit(deps, principal.uid, row["friend_id"])
 
 
@@ -446,12 +449,11 @@ async def update_discovery(deps: Deps, principal: Principal, body: DiscoveryUpda
     claims = principal.claims or {}
     name = body.display_name or (claims.get("name") if isinstance(claims.get("name"), str) else None)
     avatar = claims.get("picture") if isinstance(claims.get("picture"), str) else None
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await repository.upsert_directory(conn, me, body.discoverable, (name or None) and name[:100], avatar and avatar[:2048])
-            await repository.replace_identities(conn, me, identities)
-            await _audit(conn, me, me, "discovery.updated")
-            kinds = await repository.identity_kinds(conn, me)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await repository.upsert_directory(conn, me, body.discoverable, (name or None) and name[:100], avatar and avatar[:2048])
+        await repository.replace_identities(conn, me, identities)
+        await _audit(conn, me, me, "discovery.updated")
+        kinds = await repository.identity_kinds(conn, me)
     return {"discoverable": row["discoverable"], "display_name": row["display_name"], "identifiers": kinds}
 
 
@@ -554,12 +556,11 @@ async def shared_with(deps: Deps, principal: Principal, viewer: str, item_type: 
 async def erase_user(deps: Deps, uid: str) -> dict[str, int]:
     """``user.deleted``: every relation of the user goes, and each ex-friend hears
     friend.removed. Safe to repeat."""
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            ex_friends = await repository.friend_ids(conn, uid)
-            counts = await repository.erase_user(conn, uid)
-            for friend in ex_friends:
-                await repository.add_outbox(conn, "friend.removed", {"user_ids": sorted([uid, friend]), "by": uid, "reason": "user_deleted"})
+    async with deps.pool.acquire() as conn, conn.transaction():
+        ex_friends = await repository.friend_ids(conn, uid)
+        counts = await repository.erase_user(conn, uid)
+        for friend in ex_friends:
+            await repository.add_outbox(conn, "friend.removed", {"user_ids": sorted([uid, friend]), "by": uid, "reason": "user_deleted"})
     await _after_commit(deps, uid, *ex_friends)
     try:
         async for key in deps.redis.scan_iter(match=f"eindr:friends:match:{uid}:*", count=100):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pydantic import model_validator
-
 from eindr_common.settings import CommonSettings
+from pydantic import model_validator
 
 _SOURCE_MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 DEV_PEPPER = "dev-friends-pepper-change-me-0123456789abcdef"
@@ -34,7 +33,7 @@ class FriendsSettings(CommonSettings):
     friends_migrations_dir: Path | None = None
 
     @model_validator(mode="after")
-    def _refuse_dev_pepper(self) -> "FriendsSettings":
+    def _refuse_dev_pepper(self) -> FriendsSettings:
         if self.env != "development" and self.friends_hash_pepper == DEV_PEPPER:
             raise ValueError(f"EINDR_FRIENDS_HASH_PEPPER still has its development default; set a real one when EINDR_ENV={self.env}")
         if len(self.friends_hash_pepper) < 32:

@@ -10,7 +10,6 @@ import httpx
 import psycopg
 import pytest
 import redis as redis_lib
-
 from eindr_common.events import stream_name
 from eindr_common.testing import auth_headers, new_uid
 

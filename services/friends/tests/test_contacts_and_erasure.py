@@ -109,7 +109,7 @@ def test_user_deleted_erases_relations_and_tells_friends(friends, befriend, rds,
     a.post("/v1/friends/invites", json={"user_id": c.uid})
     a.post("/v1/friends/blocks", json={"user_id": friends().uid})
     assert b.get(f"/internal/friends/{b.uid}/ledger-peers").json()["peers"] == [a.uid]
-    rds.xadd(ev.stream_name("users"), {"id": "e1", "type": "user.deleted", "at": "0", "payload": '{"uid": "%s"}' % a.uid})
+    rds.xadd(ev.stream_name("users"), {"id": "e1", "type": "user.deleted", "at": "0", "payload": f'{{"uid": "{a.uid}"}}'})
 
     def gone():
         n = 0
@@ -124,6 +124,6 @@ def test_user_deleted_erases_relations_and_tells_friends(friends, befriend, rds,
     assert c.get("/v1/friends/invites").json()["items"] == []
     assert any(p["reason"] == "user_deleted" for _, p in events_of(b.uid, "friend.removed"))
     # Delivered again (at-least-once): nothing breaks.
-    rds.xadd(ev.stream_name("users"), {"id": "e2", "type": "user.deleted", "at": "0", "payload": '{"uid": "%s"}' % a.uid})
+    rds.xadd(ev.stream_name("users"), {"id": "e2", "type": "user.deleted", "at": "0", "payload": f'{{"uid": "{a.uid}"}}'})
     time.sleep(0.5)
     assert b.get("/v1/friends").json()["items"] == []

@@ -3,8 +3,6 @@ real friends process. Every route is tried by a third user (404) and with bad in
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
 import pytest
 
 
@@ -93,7 +91,6 @@ def test_concurrent_redemptions_of_one_code_make_one_friend(friends_svc, friends
     import asyncio
 
     import httpx
-
     from eindr_common.testing import auth_headers, new_uid
 
     a = friends()

@@ -4,7 +4,6 @@ endpoint); sharing reminders/notes with friends; the internal API other services
 from __future__ import annotations
 
 import pytest
-
 from eindr_common.testing import auth_headers
 
 

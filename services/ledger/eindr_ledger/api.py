@@ -6,15 +6,25 @@ from datetime import date
 from typing import Annotated, Literal
 
 import orjson
+from eindr_common.idempotency import IdempotencyKey
+from eindr_common.identity import CurrentUser
+from eindr_common.pagination import Page, Pagination
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from eindr_common.identity import CurrentUser
-from eindr_common.idempotency import IdempotencyKey
-from eindr_common.pagination import Page, Pagination
-
 from . import service
-from .schemas import Balances, ContactBalance, ContactKey, DisputeRequest, Entry, EntryCreate, EntryDetail, EntryPatch, SettleRequest, SettleResult
+from .schemas import (
+    Balances,
+    ContactBalance,
+    ContactKey,
+    DisputeRequest,
+    Entry,
+    EntryCreate,
+    EntryDetail,
+    EntryPatch,
+    SettleRequest,
+    SettleResult,
+)
 
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
 _ERRORS = {400: _PROBLEM, 401: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 503: _PROBLEM}

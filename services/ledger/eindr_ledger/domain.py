@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 
 from iso4217 import Currency
 
@@ -36,7 +36,7 @@ class MoneyError(ValueError):
         self.message = message
 
 
-@lru_cache(maxsize=None)
+@cache
 def minor_units(currency: str) -> int | None:
     """Decimal places of ``currency`` per ISO 4217, or None when it is not a currency
     people owe each other in (unknown codes, funds, metals, XXX/XTS have no minor unit)."""

@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from . import domain
 
@@ -65,7 +73,7 @@ class EntryCreate(BaseModel):
     due_at: AwareDatetime | None = Field(default=None, description="RFC 3339 with offset; creates a reminder")
 
     @model_validator(mode="after")
-    def _someone(self) -> "EntryCreate":
+    def _someone(self) -> EntryCreate:
         if not self.counterparty_user_id and not self.counterparty_name:
             raise ValueError("counterparty_user_id or counterparty_name is required")
         return self

@@ -16,7 +16,6 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-
 from eindr_common.errors import BadRequest, Conflict, Forbidden, NotFound, Problem
 from eindr_common.identity import Principal
 from eindr_common.observability import current_request_id
@@ -201,26 +200,25 @@ async def create_entry(deps: Deps, principal: Principal, body: EntryCreate) -> d
             errors=[{"field": "counterparty_user_id", "message": "must be someone else"}],
         )
     name = domain.normalize_name(body.counterparty_name) if body.counterparty_name else None
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await repository.insert_entry(
-                conn,
-                owner_id=principal.uid,
-                counterparty_user_id=body.counterparty_user_id,
-                counterparty_name=name,
-                counterparty_phone_hash=body.counterparty_phone_hash,
-                contact_key=domain.contact_key(body.counterparty_user_id, name),
-                direction=body.direction,
-                currency=currency,
-                amount_minor=amount_minor,
-                status="open",
-                note=body.note,
-                occurred_on=body.occurred_on or _today(),
-                due_at=body.due_at,
-                created_by=principal.uid,
-            )
-            await _audit(conn, principal.uid, principal.uid, "entry.created", row["id"])
-            await repository.add_outbox(conn, "ledger.entry_created", _event_payload(row))
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await repository.insert_entry(
+            conn,
+            owner_id=principal.uid,
+            counterparty_user_id=body.counterparty_user_id,
+            counterparty_name=name,
+            counterparty_phone_hash=body.counterparty_phone_hash,
+            contact_key=domain.contact_key(body.counterparty_user_id, name),
+            direction=body.direction,
+            currency=currency,
+            amount_minor=amount_minor,
+            status="open",
+            note=body.note,
+            occurred_on=body.occurred_on or _today(),
+            due_at=body.due_at,
+            created_by=principal.uid,
+        )
+        await _audit(conn, principal.uid, principal.uid, "entry.created", row["id"])
+        await repository.add_outbox(conn, "ledger.entry_created", _event_payload(row))
     await outbox.flush_quietly(deps.pool, deps.redis)
     metrics.ENTRIES.labels(currency).inc()
     if row["due_at"] is not None:
@@ -253,7 +251,7 @@ class ListFilters:
     date_to: date | None = None
     kind: str | None = None
 
-    def checked(self) -> "ListFilters":
+    def checked(self) -> ListFilters:
         if self.currency is not None:
             try:
                 self.currency = domain.check_currency(self.currency)
@@ -264,7 +262,7 @@ class ListFilters:
         return self
 
     def as_kwargs(self) -> dict[str, Any]:
-        return dict(contact=self.contact, status=self.status, currency=self.currency, date_from=self.date_from, date_to=self.date_to, kind=self.kind)
+        return {"contact": self.contact, "status": self.status, "currency": self.currency, "date_from": self.date_from, "date_to": self.date_to, "kind": self.kind}
 
 
 def _after(page: PageParams) -> tuple[date, uuid.UUID] | None:
@@ -420,39 +418,38 @@ async def update_entry(deps: Deps, principal: Principal, entry_id: str, patch: E
         except domain.MoneyError as exc:
             raise _money_problem(exc) from None
     peers, _ = await peers_of(deps, principal)
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await _owned_or_explain(conn, deps, principal, eid, peers)
-            if row["kind"] != "entry":
-                raise Conflict("A settlement is not edited; undo it and settle again", code="settlement_immutable")
-            changes: dict[str, Any] = {}
-            currency = domain.check_currency(patch.currency) if patch.currency is not None else row["currency"]
-            if currency != row["currency"]:
-                if row["settled_minor"] > 0:
-                    raise Conflict("The currency of a partly settled entry cannot change", code="entry_has_settlements")
-                changes["currency"] = currency
-            if "amount" in sent or "currency" in changes:
-                try:
-                    amount_minor = domain.parse_amount(patch.amount if "amount" in sent else domain.format_minor(row["amount_minor"], row["currency"]), currency)
-                except domain.MoneyError as exc:
-                    raise _money_problem(exc) from None
-                if amount_minor < row["settled_minor"]:
-                    raise Conflict("The amount cannot go below what has been settled", code="amount_below_settled")
-                changes["amount_minor"] = amount_minor
-                changes["status"] = "settled" if amount_minor == row["settled_minor"] else "open"
-            if "counterparty_name" in sent:
-                name = domain.normalize_name(patch.counterparty_name or "")
-                changes["counterparty_name"] = name
-                if row["counterparty_user_id"] is None:
-                    changes["contact_key"] = domain.name_contact(name)
-            for field in ("note", "occurred_on", "due_at"):
-                if field in sent:
-                    changes[field] = getattr(patch, field)
-            updated = await repository.update_entry(conn, eid, changes)
-            if "counterparty_name" in changes:
-                await repository.rename_settlements(conn, eid, updated["counterparty_name"], updated["contact_key"])
-            await _audit(conn, principal.uid, principal.uid, "entry.updated", eid, sorted(sent))
-            await repository.add_outbox(conn, "ledger.entry_updated", _event_payload(updated, fields=sorted(sent)))
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await _owned_or_explain(conn, deps, principal, eid, peers)
+        if row["kind"] != "entry":
+            raise Conflict("A settlement is not edited; undo it and settle again", code="settlement_immutable")
+        changes: dict[str, Any] = {}
+        currency = domain.check_currency(patch.currency) if patch.currency is not None else row["currency"]
+        if currency != row["currency"]:
+            if row["settled_minor"] > 0:
+                raise Conflict("The currency of a partly settled entry cannot change", code="entry_has_settlements")
+            changes["currency"] = currency
+        if "amount" in sent or "currency" in changes:
+            try:
+                amount_minor = domain.parse_amount(patch.amount if "amount" in sent else domain.format_minor(row["amount_minor"], row["currency"]), currency)
+            except domain.MoneyError as exc:
+                raise _money_problem(exc) from None
+            if amount_minor < row["settled_minor"]:
+                raise Conflict("The amount cannot go below what has been settled", code="amount_below_settled")
+            changes["amount_minor"] = amount_minor
+            changes["status"] = "settled" if amount_minor == row["settled_minor"] else "open"
+        if "counterparty_name" in sent:
+            name = domain.normalize_name(patch.counterparty_name or "")
+            changes["counterparty_name"] = name
+            if row["counterparty_user_id"] is None:
+                changes["contact_key"] = domain.name_contact(name)
+        for field in ("note", "occurred_on", "due_at"):
+            if field in sent:
+                changes[field] = getattr(patch, field)
+        updated = await repository.update_entry(conn, eid, changes)
+        if "counterparty_name" in changes:
+            await repository.rename_settlements(conn, eid, updated["counterparty_name"], updated["contact_key"])
+        await _audit(conn, principal.uid, principal.uid, "entry.updated", eid, sorted(sent))
+        await repository.add_outbox(conn, "ledger.entry_updated", _event_payload(updated, fields=sorted(sent)))
     await outbox.flush_quietly(deps.pool, deps.redis)
     if "due_at" in sent and updated["due_at"] != row["due_at"]:
         await _cancel_reminder(deps, principal, row["reminder_id"])
@@ -467,14 +464,13 @@ async def update_entry(deps: Deps, principal: Principal, entry_id: str, patch: E
 @retry_on_conflict
 async def delete_entry(deps: Deps, principal: Principal, entry_id: str) -> None:
     eid = _entry_id(entry_id)
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await _owned_or_explain(conn, deps, principal, eid)
-            if row["kind"] != "entry":
-                raise Conflict("Undo a settlement instead of deleting it", code="settlement_immutable")
-            await repository.delete_owned(conn, principal.uid, eid)
-            await _audit(conn, principal.uid, principal.uid, "entry.deleted", eid)
-            await repository.add_outbox(conn, "ledger.entry_deleted", _event_payload(row))
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await _owned_or_explain(conn, deps, principal, eid)
+        if row["kind"] != "entry":
+            raise Conflict("Undo a settlement instead of deleting it", code="settlement_immutable")
+        await repository.delete_owned(conn, principal.uid, eid)
+        await _audit(conn, principal.uid, principal.uid, "entry.deleted", eid)
+        await repository.add_outbox(conn, "ledger.entry_deleted", _event_payload(row))
     await outbox.flush_quietly(deps.pool, deps.redis)
     await _cancel_reminder(deps, principal, row["reminder_id"])
 
@@ -485,53 +481,52 @@ async def settle(deps: Deps, principal: Principal, entry_id: str, body: SettleRe
     of a shared entry may settle it; both see the result."""
     eid = _entry_id(entry_id)
     peers, _ = await peers_of(deps, principal)
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            entry = await repository.get_visible(conn, principal.uid, peers, eid, for_update=True)
-            if entry is None:
-                raise _not_found()
-            if entry["kind"] != "entry":
-                raise Conflict("A settlement cannot itself be settled", code="not_settleable")
-            requested = None
-            if body.amount is not None:
-                try:
-                    requested = domain.parse_amount(body.amount, entry["currency"])
-                except domain.MoneyError as exc:
-                    raise _money_problem(exc) from None
-            remaining = entry["amount_minor"] - entry["settled_minor"]
+    async with deps.pool.acquire() as conn, conn.transaction():
+        entry = await repository.get_visible(conn, principal.uid, peers, eid, for_update=True)
+        if entry is None:
+            raise _not_found()
+        if entry["kind"] != "entry":
+            raise Conflict("A settlement cannot itself be settled", code="not_settleable")
+        requested = None
+        if body.amount is not None:
             try:
-                take = domain.check_settle_amount(remaining, requested)
-            except ValueError as exc:
-                if str(exc) == "already_settled":
-                    raise Conflict("This entry is already settled", code="already_settled") from None
-                raise BadRequest(
-                    f"amount: more than the {domain.format_minor(remaining, entry['currency'])} {entry['currency']} that remains",
-                    code="exceeds_remaining",
-                    errors=[{"field": "amount", "message": "must not exceed the remaining amount"}],
-                ) from None
-            settlement = await repository.insert_entry(
-                conn,
-                owner_id=entry["owner_id"],
-                kind="settlement",
-                settles_entry_id=eid,
-                counterparty_user_id=entry["counterparty_user_id"],
-                counterparty_name=entry["counterparty_name"],
-                counterparty_phone_hash=entry["counterparty_phone_hash"],
-                contact_key=entry["contact_key"],
-                direction=domain.settlement_direction(entry["direction"]),
-                currency=entry["currency"],
-                amount_minor=take,
-                status="applied",
-                note=body.note,
-                occurred_on=body.occurred_on or _today(),
-                created_by=principal.uid,
-            )
-            settled = entry["settled_minor"] + take
-            updated = await repository.update_entry(
-                conn, eid, {"settled_minor": settled, "status": "settled" if settled == entry["amount_minor"] else "open"}
-            )
-            await _audit(conn, principal.uid, entry["owner_id"], "entry.settled", eid)
-            await repository.add_outbox(conn, "ledger.entry_settled", _event_payload(settlement, settled_by=principal.uid, entry_status=updated["status"]))
+                requested = domain.parse_amount(body.amount, entry["currency"])
+            except domain.MoneyError as exc:
+                raise _money_problem(exc) from None
+        remaining = entry["amount_minor"] - entry["settled_minor"]
+        try:
+            take = domain.check_settle_amount(remaining, requested)
+        except ValueError as exc:
+            if str(exc) == "already_settled":
+                raise Conflict("This entry is already settled", code="already_settled") from None
+            raise BadRequest(
+                f"amount: more than the {domain.format_minor(remaining, entry['currency'])} {entry['currency']} that remains",
+                code="exceeds_remaining",
+                errors=[{"field": "amount", "message": "must not exceed the remaining amount"}],
+            ) from None
+        settlement = await repository.insert_entry(
+            conn,
+            owner_id=entry["owner_id"],
+            kind="settlement",
+            settles_entry_id=eid,
+            counterparty_user_id=entry["counterparty_user_id"],
+            counterparty_name=entry["counterparty_name"],
+            counterparty_phone_hash=entry["counterparty_phone_hash"],
+            contact_key=entry["contact_key"],
+            direction=domain.settlement_direction(entry["direction"]),
+            currency=entry["currency"],
+            amount_minor=take,
+            status="applied",
+            note=body.note,
+            occurred_on=body.occurred_on or _today(),
+            created_by=principal.uid,
+        )
+        settled = entry["settled_minor"] + take
+        updated = await repository.update_entry(
+            conn, eid, {"settled_minor": settled, "status": "settled" if settled == entry["amount_minor"] else "open"}
+        )
+        await _audit(conn, principal.uid, entry["owner_id"], "entry.settled", eid)
+        await repository.add_outbox(conn, "ledger.entry_settled", _event_payload(settlement, settled_by=principal.uid, entry_status=updated["status"]))
     await outbox.flush_quietly(deps.pool, deps.redis)
     metrics.SETTLEMENTS.labels("full" if updated["status"] == "settled" else "partial").inc()
     if updated["status"] == "settled" and updated["owner_id"] == principal.uid:
@@ -544,27 +539,26 @@ async def settle(deps: Deps, principal: Principal, entry_id: str, body: SettleRe
 async def undo_settlement(deps: Deps, principal: Principal, settlement_id: str) -> dict[str, Any]:
     sid = _entry_id(settlement_id)
     peers, _ = await peers_of(deps, principal)
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            probe = await repository.get_visible(conn, principal.uid, peers, sid)
-            if probe is None:
-                raise _not_found()
-            if probe["kind"] != "settlement":
-                raise Conflict("Only a settlement can be undone", code="not_a_settlement")
-            # Lock order everywhere: the entry, then its settlement (as settle does).
-            entry = await repository.lock_entry_of(conn, probe["owner_id"], probe["settles_entry_id"])
-            settlement = await repository.get_visible(conn, principal.uid, peers, sid, for_update=True)
-            if entry is None or settlement is None:
-                raise _not_found()
-            if settlement["status"] == "voided":
-                raise Conflict("This settlement was already undone", code="already_undone")
-            voided = await repository.update_entry(
-                conn, sid, {"status": "voided", "voided_by": principal.uid, "voided_at": datetime.now(UTC)}
-            )
-            settled = entry["settled_minor"] - settlement["amount_minor"]
-            updated = await repository.update_entry(conn, entry["id"], {"settled_minor": settled, "status": "open"})
-            await _audit(conn, principal.uid, entry["owner_id"], "settlement.undone", sid)
-            await repository.add_outbox(conn, "ledger.settlement_undone", _event_payload(voided, undone_by=principal.uid))
+    async with deps.pool.acquire() as conn, conn.transaction():
+        probe = await repository.get_visible(conn, principal.uid, peers, sid)
+        if probe is None:
+            raise _not_found()
+        if probe["kind"] != "settlement":
+            raise Conflict("Only a settlement can be undone", code="not_a_settlement")
+        # Lock order everywhere: the entry, then its settlement (as settle does).
+        entry = await repository.lock_entry_of(conn, probe["owner_id"], probe["settles_entry_id"])
+        settlement = await repository.get_visible(conn, principal.uid, peers, sid, for_update=True)
+        if entry is None or settlement is None:
+            raise _not_found()
+        if settlement["status"] == "voided":
+            raise Conflict("This settlement was already undone", code="already_undone")
+        voided = await repository.update_entry(
+            conn, sid, {"status": "voided", "voided_by": principal.uid, "voided_at": datetime.now(UTC)}
+        )
+        settled = entry["settled_minor"] - settlement["amount_minor"]
+        updated = await repository.update_entry(conn, entry["id"], {"settled_minor": settled, "status": "open"})
+        await _audit(conn, principal.uid, entry["owner_id"], "settlement.undone", sid)
+        await repository.add_outbox(conn, "ledger.settlement_undone", _event_payload(voided, undone_by=principal.uid))
     await outbox.flush_quietly(deps.pool, deps.redis)
     metrics.UNDONE.inc()
     return {"entry": entry_json(updated, principal.uid), "settlement": entry_json(voided, principal.uid)}
@@ -576,23 +570,22 @@ async def dispute(deps: Deps, principal: Principal, entry_id: str, body: Dispute
     the objection). The owner cannot dispute their own entry."""
     eid = _entry_id(entry_id)
     peers, _ = await peers_of(deps, principal)
-    async with deps.pool.acquire() as conn:
-        async with conn.transaction():
-            row = await repository.get_visible(conn, principal.uid, peers, eid, for_update=True)
-            if row is None:
-                raise _not_found()
-            if row["owner_id"] == principal.uid:
-                raise Forbidden("Only the other side of a shared entry can dispute it", code="cannot_dispute_own_entry")
-            if body is not None:
-                changes = {"disputed": True, "dispute_reason": body.reason, "disputed_by": principal.uid, "disputed_at": datetime.now(UTC)}
-                action = "entry.disputed"
-                metrics.DISPUTES.inc()
-            else:
-                changes = {"disputed": False, "dispute_reason": None, "disputed_by": None, "disputed_at": None}
-                action = "entry.dispute_withdrawn"
-            updated = await repository.update_entry(conn, eid, changes)
-            await _audit(conn, principal.uid, row["owner_id"], action, eid)
-            await repository.add_outbox(conn, "ledger." + action.split(".")[1], _event_payload(updated, by=principal.uid))
+    async with deps.pool.acquire() as conn, conn.transaction():
+        row = await repository.get_visible(conn, principal.uid, peers, eid, for_update=True)
+        if row is None:
+            raise _not_found()
+        if row["owner_id"] == principal.uid:
+            raise Forbidden("Only the other side of a shared entry can dispute it", code="cannot_dispute_own_entry")
+        if body is not None:
+            changes = {"disputed": True, "dispute_reason": body.reason, "disputed_by": principal.uid, "disputed_at": datetime.now(UTC)}
+            action = "entry.disputed"
+            metrics.DISPUTES.inc()
+        else:
+            changes = {"disputed": False, "dispute_reason": None, "disputed_by": None, "disputed_at": None}
+            action = "entry.dispute_withdrawn"
+        updated = await repository.update_entry(conn, eid, changes)
+        await _audit(conn, principal.uid, row["owner_id"], action, eid)
+        await repository.add_outbox(conn, "ledger." + action.split(".")[1], _event_payload(updated, by=principal.uid))
     await outbox.flush_quietly(deps.pool, deps.redis)
     return entry_json(updated, principal.uid)
 

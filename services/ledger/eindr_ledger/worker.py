@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-
 from eindr_common import events
 
 from . import service

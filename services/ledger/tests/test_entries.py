@@ -4,7 +4,6 @@ bad input never stored; another user's ids are 404."""
 from __future__ import annotations
 
 import pytest
-
 from eindr_common.testing import new_uid
 
 

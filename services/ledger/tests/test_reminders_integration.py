@@ -5,7 +5,6 @@ why (see test_entries)."""
 from __future__ import annotations
 
 import httpx
-
 from eindr_common.localstack import free_port
 from eindr_common.testing import auth_headers, new_uid
 

@@ -10,7 +10,6 @@ import random
 from decimal import Decimal
 
 import httpx
-
 from eindr_common.testing import auth_headers, new_uid
 
 
@@ -133,7 +132,7 @@ def test_concurrent_writers_keep_totals_exact(ledger_svc, db, totals_match_entri
     exps = {"USD": 2, "JPY": 0, "KWD": 3}
     assert {c: Decimal(v).scaleb(-exps[c]) for c, v in sql.items()} == expected
     totals_match_entries(uid)
-    bea = [b for b in items if b["contact"] == "name:bea"][0]
+    bea = next(b for b in items if b["contact"] == "name:bea")
     assert bea["direction"] == "settled" and bea["net_amount"] == "0.00" and bea["entries"] == 21
     assert db.execute("SELECT settled_minor, status FROM ledger.entries WHERE owner_id = %s AND contact_key = 'name:bea' AND kind = 'entry'", (uid,)).fetchone() == (2000, "settled")
 
@@ -148,7 +147,7 @@ def test_csv_export(ledger, new_entry):
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert [row["kind"] for row in rows] == ["entry", "entry", "settlement"] or len(rows) == 3
-    first = [row for row in rows if row["id"] == e["id"]][0]
+    first = next(row for row in rows if row["id"] == e["id"])
     assert first["amount"] == "1000" and first["currency"] == "JPY" and first["settled_amount"] == "400" and first["remaining_amount"] == "600"
     assert first["counterparty_name"].startswith("'=")  # formula neutralised
     assert first["note"] == "'+cmd, with \"quotes\"\nand a newline"

@@ -134,8 +134,8 @@ def test_friends_down_degrades_to_own_entries_and_says_so(start_service, ledger,
     befriend(a.uid, b.uid, "trusted", "trusted")
     e = new_entry(a, counterparty_user_id=b.uid, amount="3")
     own = new_entry(b, counterparty_name="Zed", amount="4")
-    from eindr_common.testing import auth_headers
     import httpx
+    from eindr_common.testing import auth_headers
 
     with httpx.Client(base_url=alone.url, timeout=30) as client:
         r = client.get("/v1/ledger/balances", headers=auth_headers(b.uid, "ledger"))
@@ -159,7 +159,7 @@ def test_user_deleted_erases_own_ledger_and_unmirrors_friends_entries(ledger, be
     anon = new_entry(friend, counterparty_user_id=gone.uid, counterparty_name=None, amount="1", direction="they_owe_me")
     s = friend.post(f"/v1/ledger/entries/{anon['id']}/settle", json={"amount": "0.50"}).json()["settlement"]
     gone.post(f"/v1/ledger/entries/{s['id']}/undo")  # an action by the deleted user on the friend's data
-    rds.xadd(ev.stream_name("users"), {"id": "x", "type": "user.deleted", "at": "0", "payload": '{"uid": "%s"}' % gone.uid})
+    rds.xadd(ev.stream_name("users"), {"id": "x", "type": "user.deleted", "at": "0", "payload": f'{{"uid": "{gone.uid}"}}'})
 
     def erased():
         owned = db.execute("SELECT count(*) FROM ledger.entries WHERE owner_id = %s", (gone.uid,)).fetchone()[0]
