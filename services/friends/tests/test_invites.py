@@ -37,6 +37,8 @@ def test_invite_accept_and_friend_lists(friends, events_of):
 def test_decline_cancel_and_third_party_404(friends):
     a, b, c = friends(), friends(), friends()
     inv = a.post("/v1/friends/invites", json={"user_id": b.uid}).json()
+    for direction in ("incoming", "outgoing"):
+        assert c.get("/v1/friends/invites", params={"direction": direction}).json()["items"] == []
     for action in ("accept", "decline", "cancel"):
         r = c.post(f"/v1/friends/invites/{inv['id']}/{action}")
         assert r.status_code == 404 and r.json()["code"] == "invite_not_found"

@@ -177,3 +177,16 @@ def test_concurrent_edits_moving_totals_in_opposite_directions_never_fail(ledger
     items = {b["currency"]: b["net_amount"] for b in me.get("/v1/ledger/balances").json()["items"]}
     assert items == {"EUR": "60.00", "USD": "84.00"}
     totals_match_entries(me.uid)
+
+
+def test_settle_honours_idempotency_key(ledger, new_entry, db):
+    me = ledger()
+    e = new_entry(me, amount="10")
+    h = {"Idempotency-Key": "settle-" + new_uid()}
+    first = me.post(f"/v1/ledger/entries/{e['id']}/settle", json={"amount": "4"}, headers=h)
+    again = me.post(f"/v1/ledger/entries/{e['id']}/settle", json={"amount": "4"}, headers=h)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["settlement"]["id"] == again.json()["settlement"]["id"]
+    assert me.get(f"/v1/ledger/entries/{e['id']}").json()["remaining_amount"] == "6.00"
+    other = me.post(f"/v1/ledger/entries/{e['id']}/settle", json={"amount": "1"}, headers=h)
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
