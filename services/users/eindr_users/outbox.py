@@ -23,12 +23,15 @@ STREAM_SERVICE = "users"
 BATCH = 100
 
 
-async def flush(pool: asyncpg.Pool, redis: aioredis.Redis) -> int:
-    """Publish pending events in order; returns how many went out."""
+async def flush(pool: asyncpg.Pool, redis: aioredis.Redis, *, wait: bool = False) -> int:
+    """Publish pending events in order; returns how many went out. With ``wait`` (after a
+    write, before its response) it waits for a concurrent relay instead of skipping the
+    rows that relay holds, so the write's events are on the stream when it returns
+    (unless Redis is down)."""
     sent_total = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            rows = await repository.claim_outbox(conn, BATCH)
+            rows = await repository.claim_outbox(conn, BATCH, wait=wait)
             sent: list[int] = []
             for row in rows:
                 try:
@@ -47,10 +50,10 @@ async def flush(pool: asyncpg.Pool, redis: aioredis.Redis) -> int:
             return sent_total
 
 
-async def flush_quietly(pool: asyncpg.Pool, redis: aioredis.Redis) -> None:
+async def flush_quietly(pool: asyncpg.Pool, redis: aioredis.Redis, *, wait: bool = True) -> None:
     """After a commit: never let a relay problem fail a write that already succeeded."""
     try:
-        await flush(pool, redis)
+        await flush(pool, redis, wait=wait)
     except (OSError, asyncpg.PostgresError, RedisError) as exc:
         log.warning(
             "outbox flush failed; the background relay will retry", extra={"fields": {"error": type(exc).__name__}}
@@ -61,7 +64,7 @@ async def relay_forever(
     pool: asyncpg.Pool, redis: aioredis.Redis, stop: asyncio.Event, interval_s: float = 2.0
 ) -> None:
     while not stop.is_set():
-        await flush_quietly(pool, redis)
+        await flush_quietly(pool, redis, wait=False)
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval_s)
         except TimeoutError:

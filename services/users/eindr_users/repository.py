@@ -145,12 +145,12 @@ async def add_outbox(conn: asyncpg.Connection, event_type: str, payload: dict[st
     )
 
 
-async def claim_outbox(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    """Oldest pending events, locked so that concurrent relays skip them (call inside a
-    transaction; delete them once published)."""
-    return await conn.fetch(
-        "SELECT id, event_type, payload FROM users.outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", limit
-    )
+async def claim_outbox(conn: asyncpg.Connection, limit: int, *, wait: bool) -> list[asyncpg.Record]:
+    """Oldest pending events, locked (call inside a transaction; delete them once
+    published). ``wait=False`` skips rows another relay holds; ``wait=True`` waits for
+    it to finish, so rows it published and deleted are gone when this returns."""
+    lock = "FOR UPDATE" if wait else "FOR UPDATE SKIP LOCKED"
+    return await conn.fetch(f"SELECT id, event_type, payload FROM users.outbox ORDER BY id LIMIT $1 {lock}", limit)
 
 
 async def delete_outbox(conn: asyncpg.Connection, ids: list[int]) -> None:

@@ -78,7 +78,12 @@ def test_events_survive_a_redis_outage(start_service, eindr_tmp, http, postgres_
             ]
 
         assert _wait_for(lambda: delivered() == ["user.timezone_changed", "user.preferences_changed"])
-        assert db.execute("SELECT count(*) FROM users.outbox WHERE payload->>'uid' = %s", (uid,)).fetchone()[0] == 0
+        # (published first, then deleted from the outbox when the relay's transaction commits)
+        assert _wait_for(
+            lambda: (
+                db.execute("SELECT count(*) FROM users.outbox WHERE payload->>'uid' = %s", (uid,)).fetchone()[0] == 0
+            )
+        )
         assert _wait_for(lambda: http.get(svc.url + "/readyz").status_code == 200)
         client.close()
         svc.stop()
