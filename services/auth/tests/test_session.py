@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 
 import httpx
 import pytest
@@ -50,7 +51,7 @@ def test_same_device_id_updates_the_same_row(make_device, session_for, auth_svc,
     assert second["id"] == first["device"]["id"]
     assert second["push_token"] == "tok-b"
     assert second["app_version"] == "1.0"  # not sent: kept
-    assert second["last_seen_at"] >= first["device"]["last_seen_at"]
+    assert datetime.fromisoformat(second["last_seen_at"]) >= datetime.fromisoformat(first["device"]["last_seen_at"])
     assert db.execute("SELECT count(*) FROM auth.devices WHERE user_id = %s", (uid,)).fetchone()[0] == 1
     # null clears the push token
     r = http.post(auth_svc.url + "/v1/auth/session", json={"device": {**dev, "push_token": None}}, headers=h)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 
 import httpx
 from eindr_common.identity import plan_key
@@ -96,7 +97,7 @@ def test_patch_profile_changes_only_fields_sent_and_is_audited(users_svc, http, 
     after = r.json()
     assert after["avatar_url"] == "https://cdn.example/me.jpg"
     assert after["display_name"] == before["display_name"]
-    assert after["updated_at"] > before["updated_at"]
+    assert datetime.fromisoformat(after["updated_at"]) > datetime.fromisoformat(before["updated_at"])
     # null clears a field
     cleared = http.patch(users_svc.url + "/v1/users/me", json={"display_name": None}, headers=h).json()
     assert cleared["display_name"] is None and cleared["avatar_url"] == "https://cdn.example/me.jpg"
