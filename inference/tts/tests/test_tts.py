@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import decode, duration, start
+from eindr_tts.testing import decode, duration, start
 
 REPLY = "Okay, I will remind you to call mum tomorrow at five."
 
