@@ -81,6 +81,10 @@ class Component:
     db_secret: str = ""  # secret holding EINDR_DATABASE_URL; default eindr-<name>-database
     startup_s: int = 60  # how long start-up (migrations aside) may take before the pod is restarted
     gpu: bool = False  # the gpu component moves it onto GPU nodes
+    # Push notifications through FCM: the `fcm` component mounts the service-account JSON
+    # (Secret eindr-reminders-fcm) and points EINDR_FCM_CREDENTIALS_FILE at it. Without it
+    # (dev) the variable stays unset and push is off; a set variable with no file crashes.
+    fcm: bool = False
     ready_path: str = "/readyz"  # a worker whose server has no /readyz yet is probed on /healthz
 
     @property
@@ -112,16 +116,12 @@ COMPONENTS: list[Component] = [
               internet=True, scale=Scale(2, 8, cpu_percent=70)),
     Component(
         "reminders", "api", "services/reminders", 8103, "services/reminders/pyproject.toml", migrations=True, db=True,
-        calls=["users", "auth"], internet=True, scale=Scale(2, 10, cpu_percent=70),
-        env={"EINDR_FCM_CREDENTIALS_FILE": "/var/run/secrets/eindr/fcm/credentials.json"},
-        secret_files=[("eindr-reminders-fcm", "/var/run/secrets/eindr/fcm", "fcm")],
+        calls=["users", "auth"], internet=True, scale=Scale(2, 10, cpu_percent=70), fcm=True,
     ),
     Component(
         "reminders-worker", "worker", "services/reminders", 9103, "services/reminders/eindr_reminders/worker.py",
         image="eindr/reminders", command=["python", "-m", "eindr_reminders.worker"], migrations=True, db=True,
-        calls=["users", "auth"], internet=True, db_secret="eindr-reminders-database",
-        env={"EINDR_FCM_CREDENTIALS_FILE": "/var/run/secrets/eindr/fcm/credentials.json"},
-        secret_files=[("eindr-reminders-fcm", "/var/run/secrets/eindr/fcm", "fcm")],
+        calls=["users", "auth"], internet=True, db_secret="eindr-reminders-database", fcm=True,
         # Claims are leased (EINDR_REMINDERS_LEASE_S): two workers share the load and take
         # over each other's reminders when one dies.
         res=Res("200m", "256Mi", "1", "512Mi"), replicas=2,
@@ -618,7 +618,10 @@ def external_secrets(comps: list[Component]) -> list[dict]:
     """External Secrets Operator: each referenced Secret is materialised from the store
     `eindr` (a ClusterSecretStore: Vault, AWS/GCP Secret Manager, ...) under eindr/<secret>/<key>."""
     docs = []
-    for name, keys in secret_names(comps).items():
+    names = secret_names(comps)
+    if any(c.fcm for c in comps):
+        names[FCM_SECRET] = FILE_SECRET_KEYS[FCM_SECRET]
+    for name, keys in sorted(names.items()):
         keys = keys or FILE_SECRET_KEYS.get(name, [])
         docs.append({
             "apiVersion": "external-secrets.io/v1beta1",
@@ -632,6 +635,28 @@ def external_secrets(comps: list[Component]) -> list[dict]:
             },
         })
     return docs
+
+
+FCM_SECRET = "eindr-reminders-fcm"
+FCM_DIR = "/var/run/secrets/eindr/fcm"
+
+
+def fcm_patches(comps: list[Component]) -> dict[str, dict]:
+    return {
+        c.name: {
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": c.name},
+            "spec": {"template": {"spec": {
+                "containers": [{
+                    "name": c.name,
+                    "env": [{"name": "EINDR_FCM_CREDENTIALS_FILE", "value": f"{FCM_DIR}/credentials.json"}],
+                    "volumeMounts": [{"name": "fcm", "mountPath": FCM_DIR, "readOnly": True}],
+                }],
+                # Required: a pod without the credentials must not start with push silently off.
+                "volumes": [{"name": "fcm", "secret": {"secretName": FCM_SECRET, "defaultMode": 0o440}}],
+            }}},
+        }
+        for c in comps if c.fcm
+    }
 
 
 # ---------------------------------------------------------------------------- files
@@ -693,6 +718,14 @@ def render() -> dict[Path, str]:
         "apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component",
         "patches": [{"path": f"{name}.yaml"} for name in patches],
     })
+    fcm_dir = K8S / "components" / "fcm"
+    fcm = fcm_patches(comps)
+    for name, patch in fcm.items():
+        files[fcm_dir / f"{name}.yaml"] = dump(patch)
+    files[fcm_dir / "kustomization.yaml"] = dump({
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1", "kind": "Component",
+        "patches": [{"path": f"{name}.yaml"} for name in fcm],
+    })
     es_dir = K8S / "components" / "external-secrets"
     files[es_dir / "externalsecrets.yaml"] = dump(external_secrets(comps))
     files[es_dir / "kustomization.yaml"] = dump({
@@ -704,7 +737,7 @@ def render() -> dict[Path, str]:
 def generated_paths() -> list[Path]:
     """Every file this script owns (to find stale ones left by a removed component)."""
     out = [p for p in (K8S / "base").rglob("*.yaml") if p.read_text().startswith(HEADER)]
-    for sub in ("networkpolicies", "gpu", "external-secrets"):
+    for sub in ("networkpolicies", "gpu", "external-secrets", "fcm"):
         out += [p for p in (K8S / "components" / sub).glob("*.yaml") if p.read_text().startswith(HEADER)]
     return out
 

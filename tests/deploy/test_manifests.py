@@ -389,3 +389,24 @@ def test_namespaces_enforce_the_restricted_pod_security_standard():
 
 def test_docs_of_reads_multi_document_yaml():
     assert [d["kind"] for d in docs_of("kind: A\n---\n---\nkind: B\n")] == ["A", "B"]
+
+
+def test_fcm_credentials_are_mounted_only_where_push_is_on():
+    # EINDR_FCM_CREDENTIALS_FILE set without its file crashes the reminders worker (found by
+    # test_pod_sandbox): dev leaves push off; prod requires the Secret.
+    prod = {d["metadata"]["name"]: d for d in deployments(build("prod"))}
+    dev = {d["metadata"]["name"]: d for d in deployments(build("dev"))}
+    external = {d["metadata"]["name"]: d for d in build("prod") if d["kind"] == "ExternalSecret"}
+    for n in ("reminders", "reminders-worker"):
+        if n not in prod:
+            continue
+        pod = prod[n]["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        path = env["EINDR_FCM_CREDENTIALS_FILE"]
+        vol = next(v for v in pod["volumes"] if v["name"] == "fcm")
+        assert vol["secret"]["secretName"] == "eindr-reminders-fcm" and not vol["secret"].get("optional")
+        mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "fcm")
+        assert path == mount["mountPath"] + "/credentials.json"
+        assert [d["secretKey"] for d in external["eindr-reminders-fcm"]["spec"]["data"]] == ["credentials.json"]
+        dev_env = {e["name"] for e in dev[n]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert "EINDR_FCM_CREDENTIALS_FILE" not in dev_env
