@@ -83,13 +83,17 @@ def format_hhmm(value: time) -> str:
     return value.strftime("%H:%M")
 
 
-def _clean_claim(value: Any, max_len: int) -> str | None:
+def _clean_claim(value: Any, max_len: int, *, truncate: bool = False) -> str | None:
+    """A usable claim value, or None. Only a display name may be shortened; a cut
+    email, phone number or URL would be wrong, so an over-long one is dropped."""
     if not isinstance(value, str):
         return None
     value = value.strip()
     if not value or text_problem(value) is not None:
         return None
-    return value[:max_len]
+    if len(value) > max_len:
+        return value[:max_len].rstrip() if truncate else None
+    return value
 
 
 def profile_from_claims(claims: dict[str, Any]) -> dict[str, str | None]:
@@ -98,7 +102,7 @@ def profile_from_claims(claims: dict[str, Any]) -> dict[str, str | None]:
     if picture is not None and not picture.lower().startswith(("https://", "http://")):
         picture = None
     return {
-        "display_name": _clean_claim(claims.get("name"), MAX_DISPLAY_NAME),
+        "display_name": _clean_claim(claims.get("name"), MAX_DISPLAY_NAME, truncate=True),
         "avatar_url": picture,
         "email": _clean_claim(claims.get("email"), MAX_EMAIL),
         "phone": _clean_claim(claims.get("phone_number"), MAX_PHONE),

@@ -45,14 +45,25 @@ def test_provision_creates_then_returns_the_same_profile(users_svc, http, db, rd
 
 def test_provision_ignores_unusable_hints_and_claims(users_svc, http):
     uid = new_uid()
-    h = auth_headers(uid, "users", claims={"name": "bad\x00name", "picture": "javascript:alert(1)", "email": 42})
+    h = auth_headers(
+        uid,
+        "users",
+        claims={
+            "name": "bad\x00name",
+            "picture": "javascript:alert(1)",
+            "email": 42,
+            "phone_number": "+" + "1" * 40,
+        },
+    )
     r = http.post(
         users_svc.url + "/internal/users/provision",
         json={"language": "klingon!!", "timezone": "Mars/Olympus"},
         headers=h,
     )
     assert r.status_code == 201
-    assert r.json()["display_name"] is None and r.json()["avatar_url"] is None and r.json()["email"] is None
+    body = r.json()
+    assert body["display_name"] is None and body["avatar_url"] is None
+    assert body["email"] is None and body["phone"] is None
     prefs = http.get(users_svc.url + "/v1/users/me/preferences", headers=h).json()
     assert prefs["language"] == "en" and prefs["timezone"] == "UTC"
 
