@@ -45,7 +45,7 @@ async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
 DbConn = Annotated[asyncpg.Connection, Depends(_connection)]
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+async def get_pool(request: Request) -> asyncpg.Pool:
     return request.app.state.pool
 
 

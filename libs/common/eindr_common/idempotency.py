@@ -62,7 +62,7 @@ class Idempotency:
         return JSONResponse(result, status_code=status_code)
 
 
-def _idempotency(request: Request, user: CurrentUser) -> Idempotency:
+async def _idempotency(request: Request, user: CurrentUser) -> Idempotency:
     key = request.headers.get(HEADER)
     if key is not None and not (1 <= len(key) <= 255 and key.isprintable()):
         raise BadRequest(

@@ -96,7 +96,7 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def _current_user(request: Request) -> Principal:
+async def _current_user(request: Request) -> Principal:
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("This service requires the internal token minted by the gateway", code="missing_internal_token")
@@ -112,7 +112,7 @@ def _current_user(request: Request) -> Principal:
 CurrentUser = Annotated[Principal, Depends(_current_user)]
 
 
-def _admin_user(user: CurrentUser) -> Principal:
+async def _admin_user(user: CurrentUser) -> Principal:
     if not user.is_admin:
         raise Forbidden("This action needs the admin role", code="admin_required")
     return user

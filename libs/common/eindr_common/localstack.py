@@ -82,5 +82,7 @@ def wait_http(url: str, timeout_s: float = 30.0, proc: subprocess.Popen | None =
 
 def python_env(extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EINDR_")}
+    # Logs reach their file as they are written, even from a process that is killed.
+    env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

@@ -45,7 +45,7 @@ class PageParams(BaseModel):
     after: list[Any] | None
 
 
-def _page_params(
+async def _page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> PageParams:
