@@ -28,10 +28,10 @@ from deploy_helpers import ROOT, build, deployments, generator
 from eindr_common.localstack import free_port
 
 SECRET = "sandbox-internal-token-secret-0123456789abcdef"
-# One of each kind: the edge, a service with migrations, a worker run as `python -m`, and the
-# four inference servers (their models load inside the sandbox).
-CASES = ["gateway", "users", "reminders-worker", "stt", "intent", "chat", "tts"]
+# Every component of the dev overlay (what staging runs), workers and inference included.
+CASES = [c.name for c in generator().present()]
 SANDBOX_UID = 10001
+FERNET_KEY = "c2FuZGJveC1jYWxlbmRhci1rZXktMDEyMzQ1Njc4OWE="  # urlsafe base64 of 32 bytes
 
 
 def tcp_database_url(url: str) -> str:
@@ -90,7 +90,7 @@ def image_env(dockerfile: Path, stage: str = "cpu") -> dict[str, str]:
 
 
 def configmap_literals() -> dict[str, str]:
-    for d in build("base"):
+    for d in build("dev"):
         if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("eindr-common"):
             return dict(d["data"])
     raise AssertionError("no eindr-common ConfigMap")
@@ -114,7 +114,7 @@ def with_venv(cmd: list[str]) -> list[str]:
 def sandbox_runs(postgres_url, redis_url, tmp_path_factory):
     gen = generator()
     comps = {c.name: c for c in gen.present()}
-    deps = {d["metadata"]["name"]: d for d in deployments(build("base"))}
+    deps = {d["metadata"]["name"]: d for d in deployments(build("dev"))}
     common = configmap_literals()
     outside = tmp_path_factory.mktemp("sandbox")
     binds: list[Path] = []
@@ -148,36 +148,58 @@ def sandbox_runs(postgres_url, redis_url, tmp_path_factory):
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
         env.update(image_env(dockerfile) if dockerfile.exists() else {})
         env.update(common)
-        secrets = {"EINDR_INTERNAL_TOKEN_SECRET": SECRET, "EINDR_DATABASE_URL": postgres_url, "EINDR_REDIS_URL": redis_url}
+        secrets = {"EINDR_INTERNAL_TOKEN_SECRET": SECRET, "EINDR_DATABASE_URL": postgres_url, "EINDR_REDIS_URL": redis_url,
+                   "EINDR_FRIENDS_HASH_PEPPER": "sandbox-friends-pepper-0123456789abcdef",
+                   "EINDR_CALENDAR_ENCRYPTION_KEYS": FERNET_KEY}
         for e in container["env"]:
             if "value" in e:
                 env[e["name"]] = e["value"]
             elif e["name"] in secrets:
                 env[e["name"]] = secrets[e["name"]]
         env.update(extra.get(name, {}))
+        if env.get("EINDR_NOTES_STORAGE_DIR"):
+            # The notes-audio volume (a PVC in dev): writable, here under the sandbox's /tmp.
+            env["EINDR_NOTES_STORAGE_DIR"] = "/tmp/notes-audio"
         env.pop("FIREBASE_AUTH_EMULATOR_HOST", None)
         port = free_port()
-        cmd = list(container.get("command") or image_cmd(dockerfile))
+        if container.get("command"):
+            cmd = list(container["command"])
+        elif dockerfile.exists():
+            cmd = image_cmd(dockerfile)
+        else:
+            # No image yet: the CMD every component's Dockerfile uses.
+            package = next((ROOT / comp.src).glob("eindr_*/app.py")).parent.name
+            cmd = ["uvicorn", f"{package}.app:create_app", "--factory", "--host", "0.0.0.0", "--port", str(comp.port),
+                   "--no-access-log"]
         if "--port" in cmd:
             cmd[cmd.index("--port") + 1] = str(port)
         if name == "reminders-worker":
             env["EINDR_REMINDERS_WORKER_METRICS_PORT"] = str(port)
+        if name == "calendar-worker":
+            env["EINDR_CALENDAR_WORKER_METRICS_PORT"] = str(port)
         log = open(outside / f"{name}.log", "wb")
         # The `migrate` init container first, in the same sandbox, to completion.
+        failed = None
         for init in pod.get("initContainers", []):
-            mig_env = dict(env)
             mig_dir = ROOT / comp.src / "migrations"  # the image's /app/migrations
-            proc = subprocess.run(sandboxed(with_venv(init["command"][:-1]) + [str(mig_dir)], binds),
-                                  env=mig_env, stdout=log, stderr=subprocess.STDOUT, timeout=300)
-            assert proc.returncode == 0, f"{name}: migrate init step failed: {(outside / f'{name}.log').read_text()[-3000:]}"
+            done = subprocess.run(sandboxed(with_venv(init["command"][:-1]) + [str(mig_dir)], binds),
+                                  env=dict(env), stdout=log, stderr=subprocess.STDOUT, timeout=300)
+            if done.returncode != 0:
+                failed = f"migrate init step failed:\n{(outside / f'{name}.log').read_text()[-3000:]}"
+        if failed:
+            runs[name] = {"error": failed}
+            continue
         proc = subprocess.Popen(sandboxed(with_venv(cmd), binds), env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         runs[name] = {"proc": proc, "port": port, "container": container, "log": outside / f"{name}.log",
-                      "startup_s": comp.startup_s}
+                      # The startup probe's allowance, at least 5 minutes: every component starts
+                      # at once here on a 2-core machine shared with other tests.
+                      "startup_s": max(comp.startup_s, 300)}
     yield runs
-    for run in runs.values():
+    started = [run for run in runs.values() if "proc" in run]
+    for run in started:
         run["proc"].terminate()
-    for run in runs.values():
+    for run in started:
         try:
             run["proc"].wait(15)
         except subprocess.TimeoutExpired:
@@ -204,6 +226,8 @@ def wait_ok(run: dict, path: str) -> httpx.Response:
 @pytest.mark.parametrize("name", CASES)
 def test_component_serves_its_probes_as_a_hardened_pod(sandbox_runs, name):
     run = sandbox_runs[name]
+    if "error" in run:
+        pytest.fail(run["error"])
     c = run["container"]
     assert c["securityContext"]["readOnlyRootFilesystem"] and c["securityContext"]["runAsUser"] == SANDBOX_UID
     wait_ok(run, c["livenessProbe"]["httpGet"]["path"])
