@@ -116,5 +116,5 @@ def no_unhandled_errors_in_friends_logs(eindr_tmp):
     bad = []
     for log in sorted(eindr_tmp.glob("*.log")):
         if log.name.split("-")[0] in ("ledger", "friends"):
-            bad += [f"{log.name}: {line[:300]}" for line in log.read_text(errors="replace").splitlines() if "unhandled error" in line or "Traceback" in line]
+            bad += [f"{log.name}: {line[:200]} … {line[-500:]}" for line in log.read_text(errors="replace").splitlines() if "unhandled error" in line or "Traceback" in line]
     assert not bad, "\n".join(bad)

@@ -176,24 +176,36 @@ AGGREGATE_BALANCES = """
 """
 
 
-OWN_TOTALS = """
-    SELECT contact_key AS contact, currency, net_minor, entries, name
-    FROM ledger.totals WHERE owner_id = $1 AND entries > 0
+# The whole balances answer rendered by PostgreSQL as one JSON array (amounts formatted
+# exactly with each currency's minor units, passed in as $3/$4): the service forwards the
+# bytes, so a 1,500-row answer costs no Python per row.
+BALANCES_JSON = """
+    WITH t AS (
+        SELECT contact_key AS contact, currency::text AS currency, net_minor, entries, name
+        FROM ledger.totals WHERE owner_id = $1 AND entries > 0
+        UNION ALL
+        SELECT 'user:' || owner_id, currency::text, -net_minor, entries, NULL
+        FROM ledger.totals WHERE contact_key = 'user:' || $1 AND owner_id = ANY($2::text[]) AND entries > 0
+    ), g AS (
+        SELECT contact, currency, sum(net_minor) AS net, sum(entries)::bigint AS n, max(name) AS name
+        FROM t GROUP BY contact, currency
+    )
+    SELECT coalesce(json_agg(json_build_object(
+               'contact', g.contact,
+               'counterparty', json_build_object(
+                   'user_id', CASE WHEN g.contact LIKE 'user:%' THEN substr(g.contact, 6) END,
+                   'name', g.name),
+               'currency', g.currency,
+               'net_amount', round(abs(g.net) / (10::numeric ^ x.exponent), x.exponent)::text,
+               'direction', CASE WHEN g.net > 0 THEN 'they_owe_me' WHEN g.net < 0 THEN 'i_owe_them' ELSE 'settled' END,
+               'entries', g.n)
+           ORDER BY g.contact COLLATE "C", g.currency COLLATE "C"), '[]')::text
+    FROM g JOIN unnest($3::text[], $4::int[]) AS x(code, exponent) ON x.code = g.currency
 """
-PEER_TOTALS = """
-    SELECT 'user:' || owner_id AS contact, currency, -net_minor AS net_minor, entries, NULL AS name
-    FROM ledger.totals WHERE contact_key = 'user:' || $1 AND owner_id = ANY($2::text[]) AND entries > 0
-"""
 
 
-async def own_totals(conn: asyncpg.Connection, owner: str) -> list[asyncpg.Record]:
-    """The owner's own net per (contact, currency) — independent of any friend."""
-    return await conn.fetch(OWN_TOTALS, owner)
-
-
-async def peer_totals(conn: asyncpg.Connection, viewer: str, peers: list[str]) -> list[asyncpg.Record]:
-    """Peers' totals about the viewer, already turned to the viewer's side."""
-    return await conn.fetch(PEER_TOTALS, viewer, peers)
+async def balances_json(conn: asyncpg.Connection, viewer: str, peers: list[str], codes: list[str], exponents: list[int]) -> str:
+    return await conn.fetchval(BALANCES_JSON, viewer, peers, codes, exponents)
 
 
 async def balances(conn: asyncpg.Connection, viewer: str, peers: list[str]) -> list[asyncpg.Record]:

@@ -303,28 +303,16 @@ def _balance_json(row: Any) -> dict[str, Any]:
     }
 
 
-async def balances(deps: Deps, principal: Principal) -> dict[str, Any]:
-    """Net per contact and currency. The caller's own totals are read while friends is
-    asked for peers (the two are independent); peers' totals about the caller are then
-    netted in under 'user:<peer>'. All integer minor units: exact."""
-
-    async def own() -> list[asyncpg.Record]:
-        async with deps.pool.acquire() as conn:
-            return await repository.own_totals(conn, principal.uid)
-
-    own_rows, (peers, partial) = await asyncio.gather(own(), peers_of(deps, principal))
-    merged: dict[tuple[str, str], list[Any]] = {(r["contact"], r["currency"]): [int(r["net_minor"]), r["entries"], r["name"]] for r in own_rows}
-    if peers:
-        async with deps.pool.acquire() as conn:
-            for r in await repository.peer_totals(conn, principal.uid, peers):
-                slot = merged.setdefault((r["contact"], r["currency"]), [0, 0, None])
-                slot[0] += int(r["net_minor"])
-                slot[1] += r["entries"]
-    items = [
-        _balance_json({"contact": contact, "currency": currency, "net_minor": net, "entries": n, "name": name})
-        for (contact, currency), (net, n, name) in sorted(merged.items())
-    ]
-    return {"items": items, "partial": partial}
+async def balances_json(deps: Deps, principal: Principal) -> tuple[bytes, bool]:
+    """Net per contact and currency, as the JSON body PostgreSQL renders (exact: integer
+    minor units summed in numeric, formatted with each currency's exponent). Own totals
+    and friends' totals about the caller (peers from the friends service) are netted
+    under the same contact. Returns (body, partial)."""
+    peers, partial = await peers_of(deps, principal)
+    codes, exponents = domain.exponent_table()
+    async with deps.pool.acquire() as conn:
+        items = await repository.balances_json(conn, principal.uid, peers, codes, exponents)
+    return b'{"items":' + items.encode() + b',"partial":' + (b"true" if partial else b"false") + b"}", partial
 
 
 async def contact_balance(deps: Deps, principal: Principal, contact: str, page: PageParams) -> dict[str, Any]:
@@ -417,9 +405,9 @@ async def update_entry(deps: Deps, principal: Principal, entry_id: str, patch: E
             domain.check_currency(patch.currency)
         except domain.MoneyError as exc:
             raise _money_problem(exc) from None
-    peers, _ = await peers_of(deps, principal)
     async with deps.pool.acquire() as conn, conn.transaction():
-        row = await _owned_or_explain(conn, deps, principal, eid, peers)
+        # Friends is asked only when the entry is not the caller's (403 vs 404).
+        row = await _owned_or_explain(conn, deps, principal, eid)
         if row["kind"] != "entry":
             raise Conflict("A settlement is not edited; undo it and settle again", code="settlement_immutable")
         changes: dict[str, Any] = {}
