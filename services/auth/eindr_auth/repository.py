@@ -45,6 +45,13 @@ async def upsert_device(conn: asyncpg.Connection, uid: str, device: dict[str, An
     )
 
 
+async def lock_push_token(conn: asyncpg.Connection, push_token: str) -> None:
+    """Serialises sessions carrying the same push token (until the transaction ends):
+    two users registering one token at once would otherwise each lock their own row and
+    then wait for the other's in ``release_push_token``, a deadlock."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", push_token)
+
+
 async def release_push_token(conn: asyncpg.Connection, push_token: str, keep_id: UUID) -> int:
     """A push token addresses one app installation. When it shows up on another row (the
     phone changed hands, or the app was reinstalled), the old row must stop receiving

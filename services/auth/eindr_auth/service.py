@@ -97,6 +97,8 @@ async def start_session(
     profile = await users.provision(principal, language=device.locale, timezone=device.timezone)
     sent = device.model_fields_set
     async with _connection(pool) as conn, conn.transaction():
+        if device.push_token is not None:
+            await repository.lock_push_token(conn, device.push_token)
         row = await repository.upsert_device(conn, principal.uid, device.model_dump(), sent)
         if row["push_token"] is not None:
             await repository.release_push_token(conn, row["push_token"], row["id"])

@@ -181,3 +181,26 @@ def test_features_follow_the_platform_flags_including_user_overrides(session_for
 
 def flags_default(plan: str) -> dict[str, bool]:
     return dict(sorted(features_for(plan).items()))
+
+
+async def test_many_users_registering_one_push_token_at_once(auth_svc, make_device):
+    """No deadlock (500) when several accounts claim the same phone's token together;
+    afterwards exactly one row holds it."""
+    import psycopg
+
+    token = "contended-" + new_uid()
+    users = [new_uid() for _ in range(6)]
+    async with httpx.AsyncClient(base_url=auth_svc.url, timeout=60) as client:
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/v1/auth/session",
+                    json={"device": make_device(push_token=token)},
+                    headers=auth_headers(uid, "auth"),
+                )
+                for uid in users
+            )
+        )
+    assert [r.status_code for r in responses] == [200] * 6, [r.text for r in responses if r.status_code != 200]
+    with psycopg.connect(auth_svc.env["EINDR_DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT count(*) FROM auth.devices WHERE push_token = %s", (token,)).fetchone()[0] == 1
