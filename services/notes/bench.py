@@ -65,16 +65,27 @@ def synthetic(n: int, rng: np.random.Generator, clusters: int = 2000) -> np.ndar
 
 
 async def bench_vectors(n: int, queries: int, ef_search: int) -> None:
+    rng = np.random.default_rng(7)
+    with tempfile.TemporaryDirectory(prefix="notes-bench-") as tmp:
+        url, server = database_url(Path(tmp))
+        try:
+            results = await _vectors_run(url, n, queries, ef_search, rng)
+        finally:
+            if server is not None:
+                server.cleanup()
+    load_s, build_s, exact_ms, hnsw_ms, recall, raw_ms, svc_ms = results
+    _print_vectors(n, queries, ef_search, load_s, build_s, exact_ms, hnsw_ms, recall, raw_ms, svc_ms)
+
+
+async def _vectors_run(url: str, n: int, queries: int, ef_search: int, rng: np.random.Generator):
     import asyncpg
     from pgvector.asyncpg import register_vector
 
     from eindr_common.migrations import upgrade
     from eindr_notes import repository
 
-    rng = np.random.default_rng(7)
-    with tempfile.TemporaryDirectory(prefix="notes-bench-") as tmp:
-        url, server = database_url(Path(tmp))
-        await asyncio.to_thread(upgrade, HERE / "migrations", url)
+    await asyncio.to_thread(upgrade, HERE / "migrations", url)
+    if True:  # one connection for the whole run
         conn = await asyncpg.connect(url)
         await register_vector(conn)
         await conn.execute("TRUNCATE notes.notes")
@@ -136,9 +147,10 @@ async def bench_vectors(n: int, queries: int, ef_search: int) -> None:
             await repository.search_candidates(conn, "u-small", "wifi password", q, candidates=50, max_distance=0.75, ef_search=ef_search)
             svc_ms.append((time.perf_counter() - t) * 1000)
         await conn.close()
-        if server is not None:
-            server.cleanup()
+    return load_s, build_s, exact_ms, hnsw_ms, recall, raw_ms, svc_ms
 
+
+def _print_vectors(n, queries, ef_search, load_s, build_s, exact_ms, hnsw_ms, recall, raw_ms, svc_ms) -> None:
     print(f"\n## notes vector search — {n:,} embeddings x {DIMS} dims, {queries} queries")
     print(f"machine: {machine()}; date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"load {load_s:.1f} s; HNSW build (m=16, ef_construction=64) {build_s:.1f} s; ef_search={ef_search}")
@@ -169,7 +181,7 @@ def wav_seconds(data: bytes) -> float:
 def bench_upload(runs: int) -> None:
     import httpx
 
-    from eindr_common.localstack import free_port, start_redis
+    from eindr_common.localstack import start_redis
     from eindr_common.testing import TEST_SECRET, ServiceProcess, auth_headers
 
     text = ("Note for the weekend: the wifi password is on the fridge, the spare key is under the blue pot, "

