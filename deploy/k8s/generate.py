@@ -281,7 +281,7 @@ def container_security() -> dict:
 
 def deployment(c: Component, by_name: dict[str, Component]) -> dict:
     port_name = "http" if c.kind != "worker" else "metrics"
-    probe = lambda path, period, failures: {  # noqa: E731
+    probe = lambda path, period, failures: {
         "httpGet": {"path": path, "port": port_name}, "periodSeconds": period, "timeoutSeconds": 3,
         "failureThreshold": failures,
     }

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,8 +23,13 @@ import time
 from pathlib import Path
 
 import httpx
-
-from eindr_common.localstack import free_port, python_env, start_postgres, start_redis, wait_http
+from eindr_common.localstack import (
+    free_port,
+    python_env,
+    start_postgres,
+    start_redis,
+    wait_http,
+)
 
 SECRET = "measure-internal-token-secret-0123456789abcdef"
 
@@ -100,7 +104,10 @@ def main() -> None:
                 except ModuleNotFoundError:
                     continue
                 if name == "chat":
-                    from eindr_chat.checkpoints import BLOOM_560M, build_bloom_checkpoint
+                    from eindr_chat.checkpoints import (
+                        BLOOM_560M,
+                        build_bloom_checkpoint,
+                    )
 
                     extra = {**extra, "EINDR_CHAT_MODEL": str(build_bloom_checkpoint(tmp / "bloom-560m-shape", **BLOOM_560M)),
                              "EINDR_CHAT_MODEL_NAME": "bloom-560m"}
@@ -121,7 +128,7 @@ def main() -> None:
                     exercise(name, f"http://127.0.0.1:{port}", tmp)
                     time.sleep(1)
                     rows.append((name, status_kb(proc.pid, "VmRSS"), status_kb(proc.pid, "VmHWM"), note))
-                except Exception as exc:  # a component that cannot start here is reported, not fatal
+                except Exception as exc:  # noqa: BLE001 (a component that cannot start here is reported, not fatal)
                     err = (proc.stderr.read(2000).decode(errors="replace") if proc.poll() is not None else "")
                     rows.append((name, 0, 0, f"not measured: {exc} {err[-300:]}".replace("\n", " ")))
                 finally:

@@ -18,7 +18,7 @@ K8S = ROOT / "deploy" / "k8s"
 MONITORING = ROOT / "deploy" / "monitoring"
 
 # Built by their own images, not ours (compose services without a `build:` are infrastructure).
-METRIC_DEF = re.compile(r"\b(Counter|Histogram|Gauge|Summary|Info|Enum)\(\s*[\"'](eindr_[a-z0-9_]+)[\"']", re.S)
+METRIC_DEF = re.compile(r"\b(Counter|Histogram|Gauge|Summary|Info|Enum)\(\s*[\"'](eindr_[a-z0-9_]+)[\"']", re.DOTALL)
 SUFFIXES = {
     "Counter": ["_total", "_created"],
     "Histogram": ["_bucket", "_sum", "_count", "_created"],
@@ -29,7 +29,7 @@ SUFFIXES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kustomize_cmd() -> list[str]:
     """Real kustomize (v4+: Components, `labels`): the standalone binary when installed,
     else the one built into kubectl (1.21+ embeds kustomize v4/v5)."""
@@ -37,7 +37,7 @@ def kustomize_cmd() -> list[str]:
         return ["kustomize", "build"]
     kubectl = shutil.which("kubectl")
     if kubectl:
-        out = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=60, check=False).stdout
         m = re.search(r"Kustomize Version: v(\d+)", out)
         if m and int(m.group(1)) >= 4:
             return [kubectl, "kustomize"]
@@ -49,10 +49,10 @@ def docs_of(text: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _build(target: str) -> str:
     path = K8S / "base" if target == "base" else K8S / "overlays" / target
-    proc = subprocess.run([*kustomize_cmd(), str(path)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([*kustomize_cmd(), str(path)], capture_output=True, text=True, timeout=300, check=False)
     if proc.returncode != 0:
         raise AssertionError(f"kustomize build {path} failed:\n{proc.stderr}")
     return proc.stdout
@@ -67,7 +67,7 @@ def deployments(docs: list[dict]) -> list[dict]:
     return [d for d in docs if d["kind"] == "Deployment"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def generator():
     spec = importlib.util.spec_from_file_location("eindr_deploy_generate", K8S / "generate.py")
     module = importlib.util.module_from_spec(spec)
@@ -85,7 +85,7 @@ def compose_components() -> set[str]:
     return {name for name, svc in compose()["services"].items() if "build" in svc}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def metric_definitions() -> dict[str, str]:
     """Metric family name -> type, for every metric the components define in code."""
     out: dict[str, str] = {}
@@ -108,3 +108,20 @@ def metric_names() -> set[str]:
             names.add(base + suffix)
         names.add(family)
     return names
+
+
+@functools.cache
+def k8s_validator(kind: str, api_version: str, version: str):
+    """A jsonschema validator for one kind from kubernetes-validate's bundled (strict)
+    schemas, built once: kubernetes_validate.validate() re-reads the schemas per document."""
+    import jsonschema
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+
+    schema_version = [v for v in utils.all_versions() if utils.major_minor(v) <= utils.major_minor(version)][-1]
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    folder = f"kubernetes-json-schema/v{schema_version}-local-strict"
+    schema = utils.schema_contents(f"{folder}/{kind.lower()}-{api}.json", version)
+    definitions = utils.schema_contents(f"{folder}/_definitions.json", version)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)

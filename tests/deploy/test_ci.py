@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import yaml
-
 from deploy_helpers import ROOT, build, deployments, generator
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
