@@ -56,9 +56,10 @@ def main() -> int:
         }).start()
         try:
             firebase_token = emulator_token("bench-user", "eindr-bench", ttl_s=3600)
-            # Provision the profile once so both paths read the same cached row.
-            httpx.get(gateway.url + "/v1/users/me", headers={"authorization": f"Bearer {firebase_token}"}).raise_for_status()
             internal = mint_internal_token(Principal(uid="bench-user"), "users", TEST_SECRET, ttl_s=60)
+            # Provision the profile once (what POST /v1/auth/session does on first login).
+            httpx.post(users.url + "/internal/users/provision", headers={"authorization": f"Bearer {internal}"}, json={}).raise_for_status()
+            httpx.get(gateway.url + "/v1/users/me", headers={"authorization": f"Bearer {firebase_token}"}).raise_for_status()
             _wrk(users.url + "/v1/users/me", internal)  # warm-up
             direct = _wrk(users.url + "/v1/users/me", mint_internal_token(Principal(uid="bench-user"), "users", TEST_SECRET, ttl_s=60))
             through = _wrk(gateway.url + "/v1/users/me", firebase_token)

@@ -44,6 +44,7 @@ DEFAULT_SERVICE_URLS: dict[str, str] = {
 # (method or "*", path prefix) -> feature name in eindr_common.plans.FEATURES.
 DEFAULT_FEATURE_RULES: list[tuple[str, str, str]] = [
     ("POST", "/v1/reminders:bulk", "bulk_reminders"),
+    ("POST", "/v1/reminders/jobs", "bulk_reminders"),
     ("*", "/v1/calendar", "calendar_sync"),
     ("GET", "/v1/ledger/export", "ledger_export"),
 ]
@@ -54,6 +55,7 @@ DEFAULT_BODY_LIMITS: dict[str, int] = {
     "/v1/notes": 26 * 1024 * 1024,
     "/v1/assistant/voice": 26 * 1024 * 1024,
     "/v1/reminders:bulk": 16 * 1024 * 1024,
+    "/v1/reminders/jobs": 16 * 1024 * 1024,
 }
 
 # Paths reachable without a Firebase token (third parties authenticate them otherwise).
