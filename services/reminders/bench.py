@@ -38,8 +38,14 @@ import psutil
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from eindr_common.localstack import free_port, python_env, start_postgres, start_redis, wait_http  # noqa: E402
-from eindr_common.migrations import upgrade  # noqa: E402
+from eindr_common.localstack import (
+    free_port,
+    python_env,
+    start_postgres,
+    start_redis,
+    wait_http,
+)
+from eindr_common.migrations import upgrade
 
 SECRET = "bench-internal-token-secret-0123456789abcdef"
 
@@ -66,12 +72,40 @@ async def seed(dsn: str, pending: int, due: int, start: datetime, window_s: floa
         else:
             fire = later + timedelta(seconds=i)
         fire = fire.replace(microsecond=(fire.microsecond // 1000) * 1000)
-        records.append((rid, f"bench-{i % users}", f"bench reminder {i}", fire.replace(tzinfo=None), "+00:00", "fixed",
-                        [0], "scheduled", fire, fire, 0, fire))
+        records.append(
+            (
+                rid,
+                f"bench-{i % users}",
+                f"bench reminder {i}",
+                fire.replace(tzinfo=None),
+                "+00:00",
+                "fixed",
+                [0],
+                "scheduled",
+                fire,
+                fire,
+                0,
+                fire,
+            )
+        )
     await conn.copy_records_to_table(
-        "reminders", schema_name="reminders", records=records,
-        columns=["id", "uid", "title", "anchor_local", "timezone", "tz_mode", "alarms", "status", "due_at",
-                 "next_occurrence_at", "next_offset_s", "next_fire_at"],
+        "reminders",
+        schema_name="reminders",
+        records=records,
+        columns=[
+            "id",
+            "uid",
+            "title",
+            "anchor_local",
+            "timezone",
+            "tz_mode",
+            "alarms",
+            "status",
+            "due_at",
+            "next_occurrence_at",
+            "next_offset_s",
+            "next_fire_at",
+        ],
     )
     await conn.execute("ANALYZE reminders.reminders")
     await conn.close()
@@ -93,7 +127,9 @@ async def fire_bench(args, env: dict[str, str], dsn: str) -> dict:
     start = datetime.now(UTC) + timedelta(seconds=args.lead)
     t0 = time.monotonic()
     due_ids = await seed(dsn, args.pending, args.due, start, args.window, args.users)
-    print(f"seeded {args.pending:,} reminders ({args.due:,} due in {args.window:.0f}s from {start:%H:%M:%S}Z) in {time.monotonic() - t0:.1f}s")
+    print(
+        f"seeded {args.pending:,} reminders ({args.due:,} due in {args.window:.0f}s from {start:%H:%M:%S}Z) in {time.monotonic() - t0:.1f}s"
+    )
     if datetime.now(UTC) > start - timedelta(seconds=5):
         raise SystemExit("seeding took longer than --lead; raise --lead")
     workers = []
@@ -101,11 +137,21 @@ async def fire_bench(args, env: dict[str, str], dsn: str) -> dict:
     dead = f"http://127.0.0.1:{free_port()}"
     for n in range(args.workers):
         port = free_port()
-        wenv = {**env, "EINDR_REMINDERS_WORKER_METRICS_PORT": str(port), "EINDR_REMINDERS_WORKER_ID": f"bench-{n}",
-                "EINDR_USERS_URL": env.get("EINDR_USERS_URL", dead), "EINDR_AUTH_URL": env.get("EINDR_AUTH_URL", dead),
-                "EINDR_LOG_LEVEL": "WARNING", "EINDR_MIGRATE_ON_START": "false"}
-        proc = subprocess.Popen([sys.executable, "-m", "eindr_reminders.worker"], env=python_env(wenv),
-                                stdout=open(logs / f"worker-{n}.log", "wb"), stderr=subprocess.STDOUT)
+        wenv = {
+            **env,
+            "EINDR_REMINDERS_WORKER_METRICS_PORT": str(port),
+            "EINDR_REMINDERS_WORKER_ID": f"bench-{n}",
+            "EINDR_USERS_URL": env.get("EINDR_USERS_URL", dead),
+            "EINDR_AUTH_URL": env.get("EINDR_AUTH_URL", dead),
+            "EINDR_LOG_LEVEL": "WARNING",
+            "EINDR_MIGRATE_ON_START": "false",
+        }
+        proc = subprocess.Popen(  # noqa: ASYNC220
+            [sys.executable, "-m", "eindr_reminders.worker"],
+            env=python_env(wenv),
+            stdout=open(logs / f"worker-{n}.log", "wb"),  # noqa: ASYNC230,SIM115
+            stderr=subprocess.STDOUT,
+        )
         wait_http(f"http://127.0.0.1:{port}/metrics", 60, proc)
         workers.append((proc, port, psutil.Process(proc.pid)))
     idle_rss = [p.memory_info().rss for _, _, p in workers]
@@ -130,7 +176,8 @@ async def fire_bench(args, env: dict[str, str], dsn: str) -> dict:
     )
     per_reminder = await conn.fetch("SELECT reminder_id, count(*) AS n FROM reminders.deliveries GROUP BY reminder_id")
     early_extra = await conn.fetchval(
-        "SELECT count(*) FROM reminders.deliveries WHERE NOT (reminder_id = ANY($1::uuid[]))", due_ids)
+        "SELECT count(*) FROM reminders.deliveries WHERE NOT (reminder_id = ANY($1::uuid[]))", due_ids
+    )
     await conn.close()
     for proc, _, _ in workers:
         proc.terminate()
@@ -169,9 +216,23 @@ def bulk_bench(args, env: dict[str, str]) -> dict:
         base, headers = args.gateway, {"authorization": f"Bearer {args.token}"}
     else:
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "eindr_reminders.app:create_app", "--factory", "--port", str(port),
-                                 "--log-level", "warning", "--no-access-log"],
-                                env=python_env({**env, "EINDR_LOG_LEVEL": "WARNING"}), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "eindr_reminders.app:create_app",
+                "--factory",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=python_env({**env, "EINDR_LOG_LEVEL": "WARNING"}),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
         base = f"http://127.0.0.1:{port}"
         wait_http(base + "/healthz", 60, proc)
         headers = None
@@ -180,11 +241,17 @@ def bulk_bench(args, env: dict[str, str]) -> dict:
         with httpx.Client(base_url=base, timeout=60) as client:
             for n in range(args.bulk_rounds):
                 if headers is None or not args.gateway:
-                    h = {"authorization": "Bearer " + mint_internal_token(Principal(uid=f"bulk-{n % 4}"), "reminders", SECRET)}
+                    h = {
+                        "authorization": "Bearer "
+                        + mint_internal_token(Principal(uid=f"bulk-{n % 4}"), "reminders", SECRET)
+                    }
                 else:
                     h = headers
                 due = datetime.now(UTC) + timedelta(days=1)
-                items = [{"title": f"bulk {i}", "due_at": (due + timedelta(seconds=i)).isoformat(), "tags": ["bench"]} for i in range(1000)]
+                items = [
+                    {"title": f"bulk {i}", "due_at": (due + timedelta(seconds=i)).isoformat(), "tags": ["bench"]}
+                    for i in range(1000)
+                ]
                 t = time.perf_counter()
                 r = client.post("/v1/reminders:bulk", json={"items": items}, headers=h)
                 times.append(time.perf_counter() - t)
@@ -193,8 +260,13 @@ def bulk_bench(args, env: dict[str, str]) -> dict:
         if proc:
             proc.terminate()
             proc.wait(20)
-    return {"rounds": len(times), "p50_ms": pct(times, 50) * 1000, "p99_ms": pct(times, 99) * 1000, "max_ms": max(times) * 1000,
-            "via": "gateway" if args.gateway else "reminders API directly"}
+    return {
+        "rounds": len(times),
+        "p50_ms": pct(times, 50) * 1000,
+        "p99_ms": pct(times, 99) * 1000,
+        "max_ms": max(times) * 1000,
+        "via": "gateway" if args.gateway else "reminders API directly",
+    }
 
 
 def main() -> None:
@@ -221,30 +293,45 @@ def main() -> None:
     if not redis_url:
         proc, redis_url = start_redis(tmp / "redis")
         cleanup.append(proc.terminate)
-    env = {"EINDR_ENV": "test", "EINDR_DATABASE_URL": dsn, "EINDR_REDIS_URL": redis_url, "EINDR_INTERNAL_TOKEN_SECRET": SECRET,
-           "EINDR_MIGRATE_ON_START": "false"}
+    env = {
+        "EINDR_ENV": "test",
+        "EINDR_DATABASE_URL": dsn,
+        "EINDR_REDIS_URL": redis_url,
+        "EINDR_INTERNAL_TOKEN_SECRET": SECRET,
+        "EINDR_MIGRATE_ON_START": "false",
+    }
     upgrade(HERE / "migrations", dsn)
     try:
-        print(f"machine: {platform.node()} {platform.machine()}, {psutil.cpu_count()} CPUs, "
-              f"{psutil.virtual_memory().total / 2**30:.0f} GiB, load {os.getloadavg()[0]:.1f}; {datetime.now(UTC):%Y-%m-%d %H:%M}Z")
+        print(
+            f"machine: {platform.node()} {platform.machine()}, {psutil.cpu_count()} CPUs, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB, load {os.getloadavg()[0]:.1f}; {datetime.now(UTC):%Y-%m-%d %H:%M}Z"
+        )
         result = asyncio.run(fire_bench(args, env, dsn))
         print(f"\nfiring: {args.pending:,} pending, {args.due:,} due within {args.window:.0f}s, {args.workers} workers")
-        print(f"  lateness p50 {result['late_p50_ms']:.1f} ms | p99 {result['late_p99_ms']:.1f} ms | max {result['late_max_ms']:.1f} ms "
-              f"| mean {result['late_mean_ms']:.1f} ms")
-        print(f"  delivered {result['delivered']:,} | missed {result['missed']} | duplicates {result['duplicates']} "
-              f"| fired though not due {result['not_due_but_fired']}")
+        print(
+            f"  lateness p50 {result['late_p50_ms']:.1f} ms | p99 {result['late_p99_ms']:.1f} ms | max {result['late_max_ms']:.1f} ms "
+            f"| mean {result['late_mean_ms']:.1f} ms"
+        )
+        print(
+            f"  delivered {result['delivered']:,} | missed {result['missed']} | duplicates {result['duplicates']} "
+            f"| fired though not due {result['not_due_but_fired']}"
+        )
         print(f"  per worker deliveries {result['by_worker']}")
-        print(f"  worker RSS idle {result['idle_rss_mb']} MB, peak {result['peak_rss_mb']} MB; "
-              f"peak fires held in memory {result['peak_window_jobs']}")
+        print(
+            f"  worker RSS idle {result['idle_rss_mb']} MB, peak {result['peak_rss_mb']} MB; "
+            f"peak fires held in memory {result['peak_window_jobs']}"
+        )
         print(f"  worker logs: {result['logs']}")
         if args.bulk:
             b = bulk_bench(args, env)
-            print(f"\nbulk create 1,000 items x {b['rounds']} ({b['via']}): p50 {b['p50_ms']:.0f} ms | p99 {b['p99_ms']:.0f} ms | max {b['max_ms']:.0f} ms")
+            print(
+                f"\nbulk create 1,000 items x {b['rounds']} ({b['via']}): p50 {b['p50_ms']:.0f} ms | p99 {b['p99_ms']:.0f} ms | max {b['max_ms']:.0f} ms"
+            )
     finally:
         for fn in reversed(cleanup):
             try:
                 fn()
-            except Exception:
+            except Exception:  # noqa: BLE001,S110
                 pass
 
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime
-from sse_starlette import EventSourceResponse, ServerSentEvent
-
+from eindr_common import events
 from eindr_common.db import DbConn
 from eindr_common.errors import BadRequest
-from eindr_common.identity import CurrentUser
 from eindr_common.idempotency import IdempotencyKey
+from eindr_common.identity import CurrentUser
 from eindr_common.pagination import Pagination
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import Response
+from pydantic import AwareDatetime
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from . import repository as repo
 from . import service
@@ -27,8 +26,8 @@ from .schemas import (
     BulkCreated,
     BulkJobCreate,
     CancelBody,
-    Cancelled,
     CancelFilter,
+    Cancelled,
     DeliveryPage,
     Job,
     Occurrences,
@@ -50,22 +49,52 @@ _no_nul = "must not contain NUL bytes"
 
 def _check_query(name: str, value: str | None) -> None:
     if value is not None and "\x00" in value:
-        raise BadRequest(f"Invalid value for: {name}", code="validation_error", errors=[{"field": name, "message": _no_nul}])
+        raise BadRequest(
+            f"Invalid value for: {name}", code="validation_error", errors=[{"field": name, "message": _no_nul}]
+        )
 
 
-def _as(model, coro):
+async def _emit(request: Request, event_type: str, payload: dict) -> None:
+    """Domain event on eindr:events:reminders; a Redis hiccup never fails the request."""
+    try:
+        await events.publish(request.app.state.redis, "reminders", event_type, payload)
+    except Exception:  # the write is committed; the event is best-effort (logged)  # noqa: BLE001
+        import logging
+
+        logging.getLogger("eindr.reminders.api").warning("could not publish %s", event_type)
+
+
+def _event_payload(uid: str, reminder: dict) -> dict:
+    return {
+        "uid": uid,
+        "reminder_id": str(reminder["id"]),
+        "status": reminder["status"],
+        "due_at": str(reminder["due_at"]),
+        "next_fire_at": str(reminder["next_fire_at"]) if reminder["next_fire_at"] else None,
+    }
+
+
+def _as(model, coro, emit=None):
     """Serialise a use case's result through its response model (so a replayed
     Idempotency-Key response is byte-for-byte what a normal response looks like)."""
 
     async def produce():
-        return model.model_validate(await coro).model_dump(mode="json")
+        result = await coro
+        if emit is not None:
+            await emit(result)
+        return model.model_validate(result).model_dump(mode="json")
 
     return produce
 
 
 @router.post("/v1/reminders", status_code=201, response_model=Reminder)
-async def create_reminder(body: ReminderCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey):
-    return await idem.run(body, _as(Reminder, service.create(conn, request.app.state.users, user, body)))
+async def create_reminder(
+    body: ReminderCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey
+):
+    async def emit(reminder: dict) -> None:
+        await _emit(request, "reminder.created", _event_payload(user.uid, reminder))
+
+    return await idem.run(body, _as(Reminder, service.create(conn, request.app.state.users, user, body), emit))
 
 
 @router.get("/v1/reminders", response_model=ReminderPage)
@@ -81,19 +110,33 @@ async def list_reminders(
 ):
     _check_query("tag", tag)
     _check_query("q", q)
-    return await service.list_(conn, user, status=status, due_from=due_from, due_to=due_to, tag=tag, q=q,
-                               limit=page.limit, after=page.after)
+    return await service.list_(
+        conn, user, status=status, due_from=due_from, due_to=due_to, tag=tag, q=q, limit=page.limit, after=page.after
+    )
 
 
 @router.post("/v1/reminders:bulk", status_code=201, response_model=BulkCreated)
 async def bulk_create(body: BulkCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey):
     """Up to 1,000 reminders, all or nothing: a 400 names the index and field of every bad item."""
-    return await idem.run(body, _as(BulkCreated, service.create_many(conn, request.app.state.users, user, body.items)))
+
+    async def emit(result: dict) -> None:
+        await _emit(
+            request,
+            "reminders.bulk_created",
+            {"uid": user.uid, "count": len(result["items"]), "reminder_ids": [str(r["id"]) for r in result["items"]]},
+        )
+
+    return await idem.run(
+        body, _as(BulkCreated, service.create_many(conn, request.app.state.users, user, body.items), emit)
+    )
 
 
 @router.post("/v1/reminders:cancel", response_model=Cancelled)
-async def cancel_by_filter(body: CancelFilter, user: CurrentUser, conn: DbConn):
-    return await service.cancel_matching(conn, user, body)
+async def cancel_by_filter(body: CancelFilter, request: Request, user: CurrentUser, conn: DbConn):
+    result = await service.cancel_matching(conn, user, body)
+    if result["cancelled"]:
+        await _emit(request, "reminders.cancelled", {"uid": user.uid, "count": result["cancelled"]})
+    return result
 
 
 @router.post("/v1/reminders/jobs", status_code=202, response_model=Job)
@@ -119,43 +162,61 @@ async def get_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn):
 
 
 @router.patch("/v1/reminders/{reminder_id}", response_model=Reminder)
-async def patch_reminder(reminder_id: uuid.UUID, body: ReminderPatch, request: Request, user: CurrentUser, conn: DbConn):
-    return await service.patch(conn, request.app.state.users, user, reminder_id, body)
+async def patch_reminder(
+    reminder_id: uuid.UUID, body: ReminderPatch, request: Request, user: CurrentUser, conn: DbConn
+):
+    reminder = await service.patch(conn, request.app.state.users, user, reminder_id, body)
+    await _emit(request, "reminder.updated", _event_payload(user.uid, reminder))
+    return reminder
 
 
 @router.delete("/v1/reminders/{reminder_id}", status_code=204)
-async def delete_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn):
+async def delete_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
     await service.delete(conn, user, reminder_id)
+    await _emit(request, "reminder.deleted", {"uid": user.uid, "reminder_id": str(reminder_id)})
     return Response(status_code=204)
 
 
 @router.post("/v1/reminders/{reminder_id}/cancel", response_model=Reminder)
-async def cancel_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn, body: CancelBody | None = None):
-    return await service.cancel(conn, user, reminder_id, (body or CancelBody()).scope)
+async def cancel_reminder(
+    reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn, body: CancelBody | None = None
+):
+    scope = (body or CancelBody()).scope
+    reminder = await service.cancel(conn, user, reminder_id, scope)
+    await _emit(request, "reminder.cancelled", {**_event_payload(user.uid, reminder), "scope": scope})
+    return reminder
 
 
 @router.post("/v1/reminders/{reminder_id}/snooze", response_model=Reminder)
-async def snooze_reminder(reminder_id: uuid.UUID, body: SnoozeBody, user: CurrentUser, conn: DbConn):
-    return await service.snooze(conn, user, reminder_id, body)
+async def snooze_reminder(reminder_id: uuid.UUID, body: SnoozeBody, request: Request, user: CurrentUser, conn: DbConn):
+    reminder = await service.snooze(conn, user, reminder_id, body)
+    await _emit(request, "reminder.snoozed", _event_payload(user.uid, reminder))
+    return reminder
 
 
 @router.post("/v1/reminders/{reminder_id}/complete", response_model=Reminder)
-async def complete_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn):
-    return await service.complete(conn, user, reminder_id)
+async def complete_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
+    reminder = await service.complete(conn, user, reminder_id)
+    await _emit(request, "reminder.completed", _event_payload(user.uid, reminder))
+    return reminder
 
 
 @router.post("/v1/reminders/{reminder_id}/reopen", response_model=Reminder)
-async def reopen_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn):
-    return await service.reopen(conn, user, reminder_id)
+async def reopen_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
+    reminder = await service.reopen(conn, user, reminder_id)
+    await _emit(request, "reminder.reopened", _event_payload(user.uid, reminder))
+    return reminder
 
 
 @router.get("/v1/reminders/{reminder_id}/occurrences", response_model=Occurrences)
-async def list_occurrences(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn,
-                           limit: Annotated[int, Query(ge=1, le=100)] = 10):
+async def list_occurrences(
+    reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn, limit: Annotated[int, Query(ge=1, le=100)] = 10
+):
     return await service.occurrences(conn, user, reminder_id, limit)
 
 
 # ---------------------------------------------------------------- notifications
+
 
 @notifications.get("/v1/notifications", response_model=DeliveryPage)
 async def list_notifications(user: CurrentUser, conn: DbConn, page: Pagination):
@@ -166,13 +227,17 @@ async def list_notifications(user: CurrentUser, conn: DbConn, page: Pagination):
 @notifications.get(
     "/v1/notifications/stream",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "`event: reminder`, `id`: the delivery's seq"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "`event: reminder`, `id`: the delivery's seq"}
+    },
 )
 async def stream_notifications(
     request: Request,
     user: CurrentUser,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this seq (for clients that cannot set Last-Event-ID)")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, description="Resume after this seq (for clients that cannot set Last-Event-ID)")
+    ] = None,
 ):
     """Server-sent events: one `reminder` event per delivery, in order, resumable with
     `Last-Event-ID` (the `id` of the last event the client saw). Without it, only new ones."""
@@ -181,8 +246,11 @@ async def stream_notifications(
     settings = request.app.state.reminders_settings
     if last_event_id is not None:
         if not last_event_id.strip().isdigit() or len(last_event_id) > 18:
-            raise BadRequest("Last-Event-ID must be the id of an event from this stream", code="validation_error",
-                             errors=[{"field": "Last-Event-ID", "message": "a non-negative integer"}])
+            raise BadRequest(
+                "Last-Event-ID must be the id of an event from this stream",
+                code="validation_error",
+                errors=[{"field": "Last-Event-ID", "message": "a non-negative integer"}],
+            )
         start = int(last_event_id)
     elif after is not None:
         start = after
@@ -210,5 +278,6 @@ async def stream_notifications(
         finally:
             hub.unregister(uid, wakeup)
 
-    return EventSourceResponse(events(), ping=settings.reminders_sse_ping_s, headers={"cache-control": "no-cache",
-                                                                                  "x-accel-buffering": "no"})
+    return EventSourceResponse(
+        events(), ping=settings.reminders_sse_ping_s, headers={"cache-control": "no-cache", "x-accel-buffering": "no"}
+    )

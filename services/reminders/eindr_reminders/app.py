@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from eindr_common.app import build_app
+from fastapi import FastAPI
 
 from .api import notifications, router
 from .clients import UsersClient

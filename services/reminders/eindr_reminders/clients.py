@@ -25,6 +25,7 @@ class Preferences:
 
 
 DEFAULT_PREFERENCES = Preferences(degraded=True)
+DOWN_FOR_S = 5.0  # after a failed call, answer defaults without calling for this long
 
 
 @dataclass
@@ -54,6 +55,7 @@ class UsersClient:
         self._client = ServiceClient(base_url, "users", secret, connect_timeout_s=1.0, read_timeout_s=3.0, attempts=2)
         self._cache_s = cache_s
         self._cache: dict[str, tuple[float, Preferences]] = {}
+        self._down_until = 0.0
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -66,6 +68,8 @@ class UsersClient:
             hit = self._cache.get(principal.uid)
             if hit and hit[0] > time.monotonic():
                 return hit[1]
+        if time.monotonic() < self._down_until:
+            return DEFAULT_PREFERENCES  # circuit open: no timeout per call during an outage
         try:
             response = await self._client.call("GET", "/v1/users/me/preferences", principal)
             body = response.json()
@@ -76,7 +80,11 @@ class UsersClient:
                 default_lead_minutes=body.get("default_lead_minutes"),
             )
         except (Problem, ValueError, OSError) as exc:
-            _warn("users", "users service unavailable (%s); using default preferences (UTC, sse only)", type(exc).__name__)
+            if not isinstance(exc, Problem) or exc.status >= 500:
+                self._down_until = time.monotonic() + DOWN_FOR_S
+            _warn(
+                "users", "users service unavailable (%s); using default preferences (UTC, sse only)", type(exc).__name__
+            )
             prefs = DEFAULT_PREFERENCES
         if self._cache_s:
             # Degraded answers are cached too, so an outage does not cost a timeout per fire;

@@ -121,7 +121,7 @@ def parse_offset(value: int | str, field: str) -> int:
         if match is None or not any(match.groups()[1:]):
             raise DomainError(field, "an offset is minutes (integer) or a duration such as -10m, -1d, -PT10M")
         sign, w, d, h, mi, s = match.groups()
-        seconds = (int(w or 0) * 7 * 86400 + int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + int(s or 0))
+        seconds = int(w or 0) * 7 * 86400 + int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + int(s or 0)
         if sign == "-":
             seconds = -seconds
     if seconds > 0:
@@ -146,13 +146,32 @@ def format_offset(seconds: int) -> str:
 
 # ---------------------------------------------------------------- RRULE
 
-_KEYS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY", "BYMONTHDAY",
-         "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST"}
+_KEYS = {
+    "FREQ",
+    "INTERVAL",
+    "COUNT",
+    "UNTIL",
+    "BYSECOND",
+    "BYMINUTE",
+    "BYHOUR",
+    "BYDAY",
+    "BYMONTHDAY",
+    "BYYEARDAY",
+    "BYWEEKNO",
+    "BYMONTH",
+    "BYSETPOS",
+    "WKST",
+}
 _FREQS = {"YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY"}
 _RANGES = {
-    "BYSECOND": (0, 59, False), "BYMINUTE": (0, 59, False), "BYHOUR": (0, 23, False),
-    "BYMONTHDAY": (1, 31, True), "BYYEARDAY": (1, 366, True), "BYWEEKNO": (1, 53, True),
-    "BYMONTH": (1, 12, False), "BYSETPOS": (1, 366, True),
+    "BYSECOND": (0, 59, False),
+    "BYMINUTE": (0, 59, False),
+    "BYHOUR": (0, 23, False),
+    "BYMONTHDAY": (1, 31, True),
+    "BYYEARDAY": (1, 366, True),
+    "BYWEEKNO": (1, 53, True),
+    "BYMONTH": (1, 12, False),
+    "BYSETPOS": (1, 366, True),
 }
 _BYDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -247,6 +266,7 @@ def _until_utc(value: str, zone: tzinfo) -> str:
 
 # ---------------------------------------------------------------- the schedule
 
+
 @dataclass(frozen=True)
 class Schedule:
     anchor_local: datetime  # naive wall clock
@@ -257,8 +277,14 @@ class Schedule:
     _rule: rrule | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def build(cls, anchor_local: datetime, zone: tzinfo, rrule_text: str | None = None,
-              exdates: tuple[datetime, ...] | list[datetime] = (), alarms: tuple[int, ...] | list[int] = (0,)) -> "Schedule":
+    def build(
+        cls,
+        anchor_local: datetime,
+        zone: tzinfo,
+        rrule_text: str | None = None,
+        exdates: tuple[datetime, ...] | list[datetime] = (),
+        alarms: tuple[int, ...] | list[int] = (0,),
+    ) -> Schedule:
         rule = None
         if rrule_text:
             _, for_dateutil = normalize_rrule(rrule_text, zone)
@@ -266,8 +292,14 @@ class Schedule:
                 rule = rrulestr(for_dateutil, dtstart=anchor_local.replace(tzinfo=zone, fold=0))
             except (ValueError, TypeError, OverflowError) as exc:
                 raise DomainError("rrule", f"unparseable RRULE: {str(exc)[:120]}") from exc
-        return cls(anchor_local.replace(tzinfo=None, microsecond=0), zone, rrule_text, tuple(exdates),
-                   tuple(sorted(set(alarms or (0,)))), rule)
+        return cls(
+            anchor_local.replace(tzinfo=None, microsecond=0),
+            zone,
+            rrule_text,
+            tuple(exdates),
+            tuple(sorted(set(alarms or (0,)))),
+            rule,
+        )
 
     @property
     def recurring(self) -> bool:
@@ -278,7 +310,11 @@ class Schedule:
         return localize(self.anchor_local, self.zone)
 
     def _horizon(self) -> timedelta:
-        return HORIZON.get(self.rrule.upper().split("FREQ=")[1].split(";")[0], HORIZON["DAILY"]) if self.rrule else timedelta(0)
+        return (
+            HORIZON.get(self.rrule.upper().split("FREQ=")[1].split(";")[0], HORIZON["DAILY"])
+            if self.rrule
+            else timedelta(0)
+        )
 
     def occurrences(self, start: datetime, inclusive: bool = True, limit: int = 10, end: datetime | None = None):
         """UTC occurrences at or after ``start`` (strictly after unless ``inclusive``), EXDATEs skipped."""
@@ -311,8 +347,9 @@ class Schedule:
             produced += 1
             yield utc
 
-    def next_fire(self, *, after: tuple[datetime, datetime] | None = None,
-                  not_before: datetime | None = None) -> tuple[datetime, int, datetime] | None:
+    def next_fire(
+        self, *, after: tuple[datetime, datetime] | None = None, not_before: datetime | None = None
+    ) -> tuple[datetime, int, datetime] | None:
         """The next (occurrence, offset_s, fire_at) with fire_at >= ``not_before`` and
         (fire_at, occurrence) strictly after ``after``; ``None`` when the series is over."""
         bounds = [b for b in (after[0] if after else None, not_before) if b is not None]
@@ -337,11 +374,15 @@ class Schedule:
 
     def validate_fires(self) -> None:
         """At least one occurrence exists at all (within the bounded horizon)."""
-        if self._rule is not None and next(self.occurrences(self.first_utc - timedelta(seconds=1), limit=1), None) is None:
+        if (
+            self._rule is not None
+            and next(self.occurrences(self.first_utc - timedelta(seconds=1), limit=1), None) is None
+        ):
             raise DomainError("rrule", "this RRULE produces no occurrence")
 
 
 # ---------------------------------------------------------------- quiet hours
+
 
 def parse_hhmm(value: str) -> time:
     hh, mm = value.split(":")

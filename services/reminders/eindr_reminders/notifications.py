@@ -52,7 +52,7 @@ class DeliveryHub:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001,S110
                 pass
 
     def register(self, uid: str) -> asyncio.Event:
@@ -91,17 +91,24 @@ class DeliveryHub:
             finally:
                 try:
                     await pubsub.aclose()
-                except Exception:
+                except Exception:  # noqa: BLE001,S110
                     pass
 
 
 # ---------------------------------------------------------------- FCM
 
+
 class FcmSender:
     """FCM HTTP v1 sender. ``send`` answers one of: sent, unregistered, invalid_token, failed."""
 
-    def __init__(self, credentials_file: str, *, project_id: str | None = None, base_url: str = "https://fcm.googleapis.com",
-                 timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        credentials_file: str,
+        *,
+        project_id: str | None = None,
+        base_url: str = "https://fcm.googleapis.com",
+        timeout_s: float = 5.0,
+    ) -> None:
         from google.oauth2 import service_account
 
         with open(credentials_file) as fh:
@@ -146,7 +153,7 @@ class FcmSender:
             response = await self._http.post(
                 self._url, json=payload, headers={"authorization": f"Bearer {access}", "x-goog-api-format-version": "2"}
             )
-        except (httpx.HTTPError, OSError, Exception) as exc:  # google-auth raises its own TransportError
+        except (httpx.HTTPError, OSError, Exception) as exc:  # google-auth raises its own TransportError  # noqa: BLE001
             log.warning("FCM send failed: %s: %s", type(exc).__name__, str(exc)[:300])
             return "failed"
         if response.status_code == 200:

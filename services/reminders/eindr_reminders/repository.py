@@ -16,13 +16,29 @@ import asyncpg
 T = "reminders.reminders"
 
 REMINDER_COLUMNS = (
-    "id", "uid", "title", "notes", "phrase", "source", "priority", "tags", "anchor_local", "timezone", "tz_mode",
-    "rrule", "exdates", "alarms", "status", "due_at", "next_occurrence_at", "next_offset_s", "next_fire_at",
-    "job_id", "job_index",
+    "id",
+    "uid",
+    "title",
+    "notes",
+    "phrase",
+    "source",
+    "priority",
+    "tags",
+    "anchor_local",
+    "timezone",
+    "tz_mode",
+    "rrule",
+    "exdates",
+    "alarms",
+    "status",
+    "due_at",
+    "next_occurrence_at",
+    "next_offset_s",
+    "next_fire_at",
+    "job_id",
+    "job_index",
 )
-_INSERT = (
-    f"INSERT INTO {T} ({', '.join(REMINDER_COLUMNS)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(REMINDER_COLUMNS)))})"
-)
+_INSERT = f"INSERT INTO {T} ({', '.join(REMINDER_COLUMNS)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(REMINDER_COLUMNS)))})"
 
 
 def _escape_like(text: str) -> str:
@@ -31,22 +47,36 @@ def _escape_like(text: str) -> str:
 
 # ---------------------------------------------------------------- reminders (user-scoped)
 
-async def insert_reminders(conn: asyncpg.Connection, rows: list[dict[str, Any]], *, skip_existing_job_items: bool = False) -> list[asyncpg.Record]:
-    sql = _INSERT + (" ON CONFLICT (job_id, job_index) WHERE job_id IS NOT NULL DO NOTHING" if skip_existing_job_items else "")
+
+async def insert_reminders(
+    conn: asyncpg.Connection, rows: list[dict[str, Any]], *, skip_existing_job_items: bool = False
+) -> list[asyncpg.Record]:
+    sql = _INSERT + (
+        " ON CONFLICT (job_id, job_index) WHERE job_id IS NOT NULL DO NOTHING" if skip_existing_job_items else ""
+    )
     await conn.executemany(sql, [tuple(row.get(c) for c in REMINDER_COLUMNS) for row in rows])
     ids = [row["id"] for row in rows]
     fetched = {r["id"]: r for r in await conn.fetch(f"SELECT * FROM {T} WHERE id = ANY($1::uuid[])", ids)}
     return [fetched[i] for i in ids if i in fetched]
 
 
-async def get_reminder(conn: asyncpg.Connection, uid: str, reminder_id: uuid.UUID, *, for_update: bool = False) -> asyncpg.Record | None:
+async def get_reminder(
+    conn: asyncpg.Connection, uid: str, reminder_id: uuid.UUID, *, for_update: bool = False
+) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT * FROM {T} WHERE id = $1 AND uid = $2" + (" FOR UPDATE" if for_update else ""), reminder_id, uid
     )
 
 
-def _filters(uid: str, status: str | None, due_from: datetime | None, due_to: datetime | None, tag: str | None,
-             q: str | None, ids: list[uuid.UUID] | None = None) -> tuple[list[str], list[Any]]:
+def _filters(
+    uid: str,
+    status: str | None,
+    due_from: datetime | None,
+    due_to: datetime | None,
+    tag: str | None,
+    q: str | None,
+    ids: list[uuid.UUID] | None = None,
+) -> tuple[list[str], list[Any]]:
     where = ["uid = $1"]
     args: list[Any] = [uid]
 
@@ -70,19 +100,31 @@ def _filters(uid: str, status: str | None, due_from: datetime | None, due_to: da
     return where, args
 
 
-async def list_reminders(conn: asyncpg.Connection, uid: str, *, status: str | None, due_from: datetime | None,
-                         due_to: datetime | None, tag: str | None, q: str | None, limit: int,
-                         after: tuple[datetime, uuid.UUID] | None) -> list[asyncpg.Record]:
+async def list_reminders(
+    conn: asyncpg.Connection,
+    uid: str,
+    *,
+    status: str | None,
+    due_from: datetime | None,
+    due_to: datetime | None,
+    tag: str | None,
+    q: str | None,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[asyncpg.Record]:
     where, args = _filters(uid, status, due_from, due_to, tag, q)
     if after is not None:
         args.extend(after)
         where.append(f"(due_at, id) > (${len(args) - 1}, ${len(args)})")
     args.append(limit)
-    return await conn.fetch(f"SELECT * FROM {T} WHERE {' AND '.join(where)} ORDER BY due_at, id LIMIT ${len(args)}", *args)
+    return await conn.fetch(
+        f"SELECT * FROM {T} WHERE {' AND '.join(where)} ORDER BY due_at, id LIMIT ${len(args)}", *args
+    )
 
 
-async def update_reminder(conn: asyncpg.Connection, uid: str, reminder_id: uuid.UUID, fields: dict[str, Any], *,
-                          reschedule: bool) -> asyncpg.Record | None:
+async def update_reminder(
+    conn: asyncpg.Connection, uid: str, reminder_id: uuid.UUID, fields: dict[str, Any], *, reschedule: bool
+) -> asyncpg.Record | None:
     """Update columns; ``reschedule`` bumps the version and drops any worker's lease so the
     old occurrence can never fire and the new schedule is claimed afresh."""
     sets = []
@@ -97,11 +139,21 @@ async def update_reminder(conn: asyncpg.Connection, uid: str, reminder_id: uuid.
 
 
 async def delete_reminder(conn: asyncpg.Connection, uid: str, reminder_id: uuid.UUID) -> bool:
-    return await conn.fetchval(f"DELETE FROM {T} WHERE id = $1 AND uid = $2 RETURNING true", reminder_id, uid) is not None
+    return (
+        await conn.fetchval(f"DELETE FROM {T} WHERE id = $1 AND uid = $2 RETURNING true", reminder_id, uid) is not None
+    )
 
 
-async def cancel_matching(conn: asyncpg.Connection, uid: str, *, ids: list[uuid.UUID] | None, due_from: datetime | None,
-                          due_to: datetime | None, tag: str | None, q: str | None) -> int:
+async def cancel_matching(
+    conn: asyncpg.Connection,
+    uid: str,
+    *,
+    ids: list[uuid.UUID] | None,
+    due_from: datetime | None,
+    due_to: datetime | None,
+    tag: str | None,
+    q: str | None,
+) -> int:
     where, args = _filters(uid, None, due_from, due_to, tag, q, ids)
     where.append("status IN ('scheduled', 'fired')")
     result = await conn.execute(
@@ -115,15 +167,25 @@ async def cancel_matching(conn: asyncpg.Connection, uid: str, *, ids: list[uuid.
 
 # ---------------------------------------------------------------- deliveries (user-scoped)
 
-async def list_deliveries(conn: asyncpg.Connection, uid: str, *, limit: int, before_seq: int | None) -> list[asyncpg.Record]:
+
+async def list_deliveries(
+    conn: asyncpg.Connection, uid: str, *, limit: int, before_seq: int | None
+) -> list[asyncpg.Record]:
     if before_seq is None:
-        return await conn.fetch("SELECT * FROM reminders.deliveries WHERE uid = $1 ORDER BY seq DESC LIMIT $2", uid, limit)
+        return await conn.fetch(
+            "SELECT * FROM reminders.deliveries WHERE uid = $1 ORDER BY seq DESC LIMIT $2", uid, limit
+        )
     return await conn.fetch(
-        "SELECT * FROM reminders.deliveries WHERE uid = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3", uid, before_seq, limit
+        "SELECT * FROM reminders.deliveries WHERE uid = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+        uid,
+        before_seq,
+        limit,
     )
 
 
-async def deliveries_after(conn: asyncpg.Connection | asyncpg.Pool, uid: str, seq: int, limit: int = 500) -> list[asyncpg.Record]:
+async def deliveries_after(
+    conn: asyncpg.Connection | asyncpg.Pool, uid: str, seq: int, limit: int = 500
+) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT * FROM reminders.deliveries WHERE uid = $1 AND seq > $2 ORDER BY seq LIMIT $3", uid, seq, limit
     )
@@ -135,11 +197,24 @@ async def last_seq(conn: asyncpg.Connection | asyncpg.Pool, uid: str) -> int:
 
 # ---------------------------------------------------------------- jobs (user-scoped reads)
 
-async def insert_job(conn: asyncpg.Connection, job_id: uuid.UUID, uid: str, kind: str, total: int, payload: Any,
-                     timezone_default: str | None) -> asyncpg.Record:
+
+async def insert_job(
+    conn: asyncpg.Connection,
+    job_id: uuid.UUID,
+    uid: str,
+    kind: str,
+    total: int,
+    payload: Any,
+    timezone_default: str | None,
+) -> asyncpg.Record:
     return await conn.fetchrow(
         "INSERT INTO reminders.jobs (id, uid, kind, total, payload, timezone_default) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
-        job_id, uid, kind, total, payload, timezone_default,
+        job_id,
+        uid,
+        kind,
+        total,
+        payload,
+        timezone_default,
     )
 
 
@@ -147,13 +222,17 @@ async def get_job(conn: asyncpg.Connection, uid: str, job_id: uuid.UUID) -> asyn
     return await conn.fetchrow(
         "SELECT id, uid, kind, status, total, processed, succeeded, failures, created_at, finished_at "
         "FROM reminders.jobs WHERE id = $1 AND uid = $2",
-        job_id, uid,
+        job_id,
+        uid,
     )
 
 
 # ---------------------------------------------------------------- scheduler (no caller: system queries)
 
-async def claim_due(conn: asyncpg.Connection, worker: str, window_s: float, lease_s: float, batch: int) -> list[asyncpg.Record]:
+
+async def claim_due(
+    conn: asyncpg.Connection, worker: str, window_s: float, lease_s: float, batch: int
+) -> list[asyncpg.Record]:
     """Lease the reminders that fire within the look-ahead window and are not leased by a
     live worker. SKIP LOCKED: two workers never wait on, nor both take, the same row."""
     return await conn.fetch(
@@ -171,14 +250,18 @@ async def claim_due(conn: asyncpg.Connection, worker: str, window_s: float, leas
         WHERE r.id = due.id
         RETURNING r.id, r.uid, r.next_fire_at, r.version
         """,
-        worker, window_s, lease_s, batch,
+        worker,
+        window_s,
+        lease_s,
+        batch,
     )
 
 
 async def renew_leases(conn: asyncpg.Connection, worker: str, lease_s: float) -> int:
     result = await conn.execute(
         f"UPDATE {T} SET lease_until = now() + make_interval(secs => $2) WHERE lease_owner = $1 AND status = 'scheduled'",
-        worker, lease_s,
+        worker,
+        lease_s,
     )
     return int(result.split()[-1])
 
@@ -210,14 +293,33 @@ async def insert_delivery(conn: asyncpg.Connection, row: dict[str, Any]) -> asyn
         ON CONFLICT (reminder_id, occurrence_at, offset_s) DO NOTHING
         RETURNING *
         """,
-        row["id"], row["uid"], row["seq"], row["reminder_id"], row["occurrence_at"], row["offset_s"], row["fire_at"],
-        row["title"], row["priority"], row["channels"], row["push_pending"], row["worker"],
+        row["id"],
+        row["uid"],
+        row["seq"],
+        row["reminder_id"],
+        row["occurrence_at"],
+        row["offset_s"],
+        row["fire_at"],
+        row["title"],
+        row["priority"],
+        row["channels"],
+        row["push_pending"],
+        row["worker"],
     )
 
 
-async def advance(conn: asyncpg.Connection, reminder_id: uuid.UUID, *, status: str, due_at: datetime,
-                  next_occurrence_at: datetime | None, next_offset_s: int | None, next_fire_at: datetime | None,
-                  fired: tuple[datetime, datetime] | None, held: bool = False) -> None:
+async def advance(
+    conn: asyncpg.Connection,
+    reminder_id: uuid.UUID,
+    *,
+    status: str,
+    due_at: datetime,
+    next_occurrence_at: datetime | None,
+    next_offset_s: int | None,
+    next_fire_at: datetime | None,
+    fired: tuple[datetime, datetime] | None,
+    held: bool = False,
+) -> None:
     await conn.execute(
         f"""
         UPDATE {T} SET status = $2, due_at = $3, next_occurrence_at = $4, next_offset_s = $5, next_fire_at = $6,
@@ -227,22 +329,40 @@ async def advance(conn: asyncpg.Connection, reminder_id: uuid.UUID, *, status: s
             version = version + 1, lease_owner = NULL, lease_until = NULL, updated_at = now()
         WHERE id = $1
         """,
-        reminder_id, status, due_at, next_occurrence_at, next_offset_s, next_fire_at, held,
-        fired[0] if fired else None, fired[1] if fired else None,
+        reminder_id,
+        status,
+        due_at,
+        next_occurrence_at,
+        next_offset_s,
+        next_fire_at,
+        held,
+        fired[0] if fired else None,
+        fired[1] if fired else None,
     )
 
 
-async def set_channel_status(conn: asyncpg.Connection | asyncpg.Pool, delivery_id: uuid.UUID, channel: str, status: str,
-                             *, push_pending: bool | None = None) -> None:
+async def set_channel_status(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    delivery_id: uuid.UUID,
+    channel: str,
+    status: str,
+    *,
+    push_pending: bool | None = None,
+) -> None:
     await conn.execute(
         "UPDATE reminders.deliveries SET channels = channels || jsonb_build_object($2::text, $3::text), "
         "push_pending = coalesce($4, push_pending) "
         "WHERE id = $1",
-        delivery_id, channel, status, push_pending,
+        delivery_id,
+        channel,
+        status,
+        push_pending,
     )
 
 
-async def claim_stale_pushes(conn: asyncpg.Connection, older_than_s: float, max_attempts: int, batch: int) -> list[asyncpg.Record]:
+async def claim_stale_pushes(
+    conn: asyncpg.Connection, older_than_s: float, max_attempts: int, batch: int
+) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
         UPDATE reminders.deliveries d SET push_attempts = d.push_attempts + 1
@@ -251,13 +371,16 @@ async def claim_stale_pushes(conn: asyncpg.Connection, older_than_s: float, max_
               ORDER BY delivered_at LIMIT $3 FOR UPDATE SKIP LOCKED) s
         WHERE d.id = s.id RETURNING d.*
         """,
-        older_than_s, max_attempts, batch,
+        older_than_s,
+        max_attempts,
+        batch,
     )
 
 
 async def floating_reminders(conn: asyncpg.Connection, uid: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        f"SELECT * FROM {T} WHERE uid = $1 AND tz_mode = 'floating' AND status IN ('scheduled', 'fired') FOR UPDATE", uid
+        f"SELECT * FROM {T} WHERE uid = $1 AND tz_mode = 'floating' AND status IN ('scheduled', 'fired') FOR UPDATE",
+        uid,
     )
 
 
@@ -279,12 +402,21 @@ async def claim_job(conn: asyncpg.Connection, worker: str, lease_s: float) -> as
               ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) s
         WHERE j.id = s.id RETURNING j.*
         """,
-        worker, lease_s,
+        worker,
+        lease_s,
     )
 
 
-async def job_progress(conn: asyncpg.Connection, job_id: uuid.UUID, worker: str, lease_s: float, processed: int,
-                       succeeded: int, failures: list[dict[str, Any]], done: bool) -> None:
+async def job_progress(
+    conn: asyncpg.Connection,
+    job_id: uuid.UUID,
+    worker: str,
+    lease_s: float,
+    processed: int,
+    succeeded: int,
+    failures: list[dict[str, Any]],
+    done: bool,
+) -> None:
     await conn.execute(
         """
         UPDATE reminders.jobs SET processed = $3, succeeded = $4, failures = $5, updated_at = now(),
@@ -294,5 +426,11 @@ async def job_progress(conn: asyncpg.Connection, job_id: uuid.UUID, worker: str,
             payload = CASE WHEN $7 THEN '[]'::jsonb ELSE payload END
         WHERE id = $1 AND lease_owner = $2
         """,
-        job_id, worker, processed, succeeded, failures, lease_s, done,
+        job_id,
+        worker,
+        processed,
+        succeeded,
+        failures,
+        lease_s,
+        done,
     )

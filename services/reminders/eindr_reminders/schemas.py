@@ -6,7 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 
 def _no_nul(value: str) -> str:
@@ -22,7 +29,9 @@ def _not_blank(value: str) -> str:
 
 
 SafeStr = Annotated[str, AfterValidator(_no_nul)]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_no_nul), AfterValidator(_not_blank)]
+Title = Annotated[
+    str, StringConstraints(min_length=1, max_length=500), AfterValidator(_no_nul), AfterValidator(_not_blank)
+]
 Notes = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_nul)]
 Phrase = Annotated[str, StringConstraints(max_length=2_000), AfterValidator(_no_nul)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True), AfterValidator(_no_nul)]
@@ -47,12 +56,17 @@ class ReminderCreate(_Strict):
     notes: Notes | None = None
     due_at: AwareDatetime | None = Field(None, description="RFC 3339 with a UTC offset; a fixed instant")
     local_due: datetime | None = Field(
-        None, description="Wall-clock date-time (no offset) in `timezone`, or in the user's timezone when omitted (floating)"
+        None,
+        description="Wall-clock date-time (no offset) in `timezone`, or in the user's timezone when omitted (floating)",
     )
     timezone: ZoneName | None = Field(None, description="IANA zone name; wall-clock recurrence follows its DST rules")
     rrule: RRuleText | None = Field(None, description="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE")
-    exdates: list[datetime] = Field(default_factory=list, max_length=200, description="Occurrences to skip (local wall clock, or with offset)")
-    alarms: list[Offset] | None = Field(None, max_length=10, description="Lead offsets: minutes (int) or durations: [0, \"-10m\", \"-1d\"]")
+    exdates: list[datetime] = Field(
+        default_factory=list, max_length=200, description="Occurrences to skip (local wall clock, or with offset)"
+    )
+    alarms: list[Offset] | None = Field(
+        None, max_length=10, description='Lead offsets: minutes (int) or durations: [0, "-10m", "-1d"]'
+    )
     priority: Priority = "normal"
     tags: list[Tag] = Field(default_factory=list, max_length=20)
     source: Source = "text"
@@ -107,8 +121,9 @@ class ReminderPage(BaseModel):
 class BulkCreate(_Strict):
     # Items are validated one by one by the service (each a ReminderCreate), so that a 400
     # lists the index and field of *every* bad item, schema and domain errors alike.
-    items: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK,
-                                        json_schema_extra={"items": {"$ref": "#/components/schemas/ReminderCreate"}})
+    items: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_BULK, json_schema_extra={"items": {"$ref": "#/components/schemas/ReminderCreate"}}
+    )
 
 
 class BulkCreated(BaseModel):
@@ -139,7 +154,9 @@ class Job(BaseModel):
 
 
 class CancelBody(_Strict):
-    scope: Literal["series", "next"] = Field("series", description="series: the whole reminder; next: only its next occurrence")
+    scope: Literal["series", "next"] = Field(
+        "series", description="series: the whole reminder; next: only its next occurrence"
+    )
 
 
 class CancelFilter(_Strict):

@@ -11,10 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from pydantic import ValidationError
-
 from eindr_common.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from eindr_common.identity import Principal
+from pydantic import ValidationError
 
 from . import repository as repo
 from .clients import Preferences, UsersClient
@@ -49,6 +48,7 @@ def _invalid(errors: list[dict[str, str]]) -> ValidationFailed:
 
 # ---------------------------------------------------------------- composing a reminder row
 
+
 @dataclass
 class TimeSpec:
     due_at: datetime | None
@@ -59,8 +59,9 @@ class TimeSpec:
     alarms: list[int | str] | None
 
 
-def compose_schedule(spec: TimeSpec, *, default_zone: str | None, now: datetime, prefix: str = "",
-                     check_past: bool = True) -> tuple[dict[str, Any], list[dict[str, str]]]:
+def compose_schedule(
+    spec: TimeSpec, *, default_zone: str | None, now: datetime, prefix: str = "", check_past: bool = True
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Validate the time fields and compute the first fire. Returns (columns, errors)."""
     errors: list[dict[str, str]] = []
 
@@ -151,15 +152,22 @@ def _stored_rrule(text: str, zone) -> str:
 
 
 def schedule_of(row: asyncpg.Record | dict, *, exdates: list[datetime] | None = None) -> Schedule:
-    return Schedule.build(row["anchor_local"], resolve_zone(row["timezone"]), row["rrule"],
-                          exdates if exdates is not None else list(row["exdates"]), list(row["alarms"]))
+    return Schedule.build(
+        row["anchor_local"],
+        resolve_zone(row["timezone"]),
+        row["rrule"],
+        exdates if exdates is not None else list(row["exdates"]),
+        list(row["alarms"]),
+    )
 
 
 def spec_of(row: asyncpg.Record) -> TimeSpec:
     anchor = row["anchor_local"]
     alarms: list[int | str] = [format_offset(a) for a in row["alarms"]]
     if row["tz_mode"] == "fixed":
-        return TimeSpec(localize(anchor, resolve_zone(row["timezone"])), None, None, row["rrule"], list(row["exdates"]), alarms)
+        return TimeSpec(
+            localize(anchor, resolve_zone(row["timezone"])), None, None, row["rrule"], list(row["exdates"]), alarms
+        )
     tz = row["timezone"] if row["tz_mode"] == "zoned" else None
     return TimeSpec(None, anchor, tz, row["rrule"], list(row["exdates"]), alarms)
 
@@ -192,8 +200,9 @@ def to_reminder(row: asyncpg.Record | dict) -> dict[str, Any]:
     }
 
 
-def compose_row(uid: str, item: ReminderCreate, *, default_zone: str | None, now: datetime,
-                prefix: str = "") -> tuple[dict[str, Any], list[dict[str, str]]]:
+def compose_row(
+    uid: str, item: ReminderCreate, *, default_zone: str | None, now: datetime, prefix: str = ""
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
     spec = TimeSpec(item.due_at, item.local_due, item.timezone, item.rrule, item.exdates, item.alarms)
     columns, errors = compose_schedule(spec, default_zone=default_zone, now=now, prefix=prefix)
     if errors:
@@ -225,6 +234,7 @@ async def _default_zone(users: UsersClient, principal: Principal, items: list[Re
 
 # ---------------------------------------------------------------- CRUD
 
+
 async def create(conn: asyncpg.Connection, users: UsersClient, principal: Principal, body: ReminderCreate) -> dict:
     default_zone = await _default_zone(users, principal, [body])
     row, errors = compose_row(principal.uid, body, default_zone=default_zone, now=utcnow())
@@ -241,7 +251,9 @@ def loc_field(loc: tuple | list) -> str:
     return out
 
 
-async def create_many(conn: asyncpg.Connection, users: UsersClient, principal: Principal, raw_items: list[dict[str, Any]]) -> dict:
+async def create_many(
+    conn: asyncpg.Connection, users: UsersClient, principal: Principal, raw_items: list[dict[str, Any]]
+) -> dict:
     errors: list[dict[str, str]] = []
     items: list[ReminderCreate | None] = []
     for i, raw in enumerate(raw_items):
@@ -249,8 +261,10 @@ async def create_many(conn: asyncpg.Connection, users: UsersClient, principal: P
             items.append(ReminderCreate.model_validate(raw))
         except ValidationError as exc:
             items.append(None)
-            errors.extend({"field": f"items[{i}]." + loc_field(e.get("loc", ())), "message": e.get("msg", "invalid")}
-                          for e in exc.errors())
+            errors.extend(
+                {"field": f"items[{i}]." + loc_field(e.get("loc", ())), "message": e.get("msg", "invalid")}
+                for e in exc.errors()
+            )
     default_zone = await _default_zone(users, principal, [i for i in items if i is not None])
     now = utcnow()
     rows = []
@@ -274,8 +288,18 @@ async def get(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.
     return to_reminder(row)
 
 
-async def list_(conn: asyncpg.Connection, principal: Principal, *, status: str | None, due_from: datetime | None,
-                due_to: datetime | None, tag: str | None, q: str | None, limit: int, after: list[Any] | None) -> dict:
+async def list_(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    *,
+    status: str | None,
+    due_from: datetime | None,
+    due_to: datetime | None,
+    tag: str | None,
+    q: str | None,
+    limit: int,
+    after: list[Any] | None,
+) -> dict:
     from eindr_common.pagination import encode_cursor
 
     cursor = None
@@ -283,10 +307,22 @@ async def list_(conn: asyncpg.Connection, principal: Principal, *, status: str |
         try:
             cursor = (datetime.fromisoformat(after[0]), uuid.UUID(after[1]))
         except (ValueError, TypeError, IndexError) as exc:
-            raise BadRequest("cursor is not one this API issued", code="invalid_cursor",
-                             errors=[{"field": "cursor", "message": "malformed cursor"}]) from exc
-    rows = await repo.list_reminders(conn, principal.uid, status=status, due_from=due_from, due_to=due_to, tag=tag, q=q,
-                                     limit=limit + 1, after=cursor)
+            raise BadRequest(
+                "cursor is not one this API issued",
+                code="invalid_cursor",
+                errors=[{"field": "cursor", "message": "malformed cursor"}],
+            ) from exc
+    rows = await repo.list_reminders(
+        conn,
+        principal.uid,
+        status=status,
+        due_from=due_from,
+        due_to=due_to,
+        tag=tag,
+        q=q,
+        limit=limit + 1,
+        after=cursor,
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor([rows[-1]["due_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
@@ -300,8 +336,9 @@ async def _locked(conn: asyncpg.Connection, principal: Principal, reminder_id: u
     return row
 
 
-async def patch(conn: asyncpg.Connection, users: UsersClient, principal: Principal, reminder_id: uuid.UUID,
-                body: ReminderPatch) -> dict:
+async def patch(
+    conn: asyncpg.Connection, users: UsersClient, principal: Principal, reminder_id: uuid.UUID, body: ReminderPatch
+) -> dict:
     sent = body.model_fields_set
     for required in ("title", "priority", "tags"):
         if required in sent and getattr(body, required) is None:
@@ -357,7 +394,9 @@ async def cancel(conn: asyncpg.Connection, principal: Principal, reminder_id: uu
             return to_reminder(row)
         if scope == "next":
             if not row["rrule"]:
-                raise _invalid([{"field": "scope", "message": "scope=next is for recurring reminders; this one fires once"}])
+                raise _invalid(
+                    [{"field": "scope", "message": "scope=next is for recurring reminders; this one fires once"}]
+                )
             if row["next_occurrence_at"] is None:
                 raise Conflict("This series has no next occurrence to cancel", code="no_next_occurrence")
             zone = resolve_zone(row["timezone"])
@@ -376,8 +415,14 @@ async def cancel(conn: asyncpg.Connection, principal: Principal, reminder_id: uu
 def _next_columns(nxt: tuple[datetime, int, datetime] | None, row: asyncpg.Record) -> dict[str, Any]:
     if nxt is None:
         return {"status": "fired", "due_at": row["last_occurrence_at"] or row["due_at"], **_UNSCHEDULED}
-    return {"status": "scheduled", "due_at": nxt[0], "next_occurrence_at": nxt[0], "next_offset_s": nxt[1],
-            "next_fire_at": nxt[2], "held_for_quiet_hours": False}
+    return {
+        "status": "scheduled",
+        "due_at": nxt[0],
+        "next_occurrence_at": nxt[0],
+        "next_offset_s": nxt[1],
+        "next_fire_at": nxt[2],
+        "held_for_quiet_hours": False,
+    }
 
 
 async def cancel_matching(conn: asyncpg.Connection, principal: Principal, body: CancelFilter) -> dict:
@@ -386,8 +431,9 @@ async def cancel_matching(conn: asyncpg.Connection, principal: Principal, body: 
     if body.due_from and body.due_to and body.due_from >= body.due_to:
         raise _invalid([{"field": "due_to", "message": "due_to must be after due_from"}])
     async with conn.transaction():
-        n = await repo.cancel_matching(conn, principal.uid, ids=body.ids, due_from=body.due_from, due_to=body.due_to,
-                                       tag=body.tag, q=body.q)
+        n = await repo.cancel_matching(
+            conn, principal.uid, ids=body.ids, due_from=body.due_from, due_to=body.due_to, tag=body.tag, q=body.q
+        )
     return {"cancelled": n}
 
 
@@ -402,7 +448,9 @@ def snooze_until(body: SnoozeBody, now: datetime) -> datetime:
         try:
             seconds = -parse_offset("-" + text.lstrip("+"), "duration")
         except DomainError as exc:
-            raise _invalid([{"field": "duration", "message": "a duration such as 10m, 1h, PT15M (at most 7 days)"}]) from exc
+            raise _invalid(
+                [{"field": "duration", "message": "a duration such as 10m, 1h, PT15M (at most 7 days)"}]
+            ) from exc
         if seconds <= 0 or seconds > 7 * 86400:
             raise _invalid([{"field": "duration", "message": "a duration between 1 second and 7 days"}])
         return now + timedelta(seconds=seconds)
@@ -420,12 +468,19 @@ async def snooze(conn: asyncpg.Connection, principal: Principal, reminder_id: uu
     async with conn.transaction():
         row = await _locked(conn, principal, reminder_id)
         if row["status"] in ("cancelled", "completed"):
-            raise Conflict(f"This reminder is {row['status']}; reopen it before snoozing", code=f"reminder_{row['status']}")
+            raise Conflict(
+                f"This reminder is {row['status']}; reopen it before snoozing", code=f"reminder_{row['status']}"
+            )
         # Snooze the occurrence the user was last reminded of; before any fire, the pending one.
         occ = row["last_occurrence_at"] or row["next_occurrence_at"] or row["due_at"]
         offset = int((until - occ).total_seconds())
-        fields = {"status": "scheduled", "next_occurrence_at": occ, "next_offset_s": offset,
-                  "next_fire_at": occ + timedelta(seconds=offset), "held_for_quiet_hours": False}
+        fields = {
+            "status": "scheduled",
+            "next_occurrence_at": occ,
+            "next_offset_s": offset,
+            "next_fire_at": occ + timedelta(seconds=offset),
+            "held_for_quiet_hours": False,
+        }
         if row["next_occurrence_at"] is None or row["next_occurrence_at"] <= occ:
             fields["due_at"] = occ
         updated = await repo.update_reminder(conn, principal.uid, reminder_id, fields, reschedule=True)
@@ -439,8 +494,13 @@ async def complete(conn: asyncpg.Connection, principal: Principal, reminder_id: 
             return to_reminder(row)
         if row["status"] == "cancelled":
             raise Conflict("A cancelled reminder cannot be completed; reopen it first", code="reminder_cancelled")
-        updated = await repo.update_reminder(conn, principal.uid, reminder_id,
-                                             {"status": "completed", "completed_at": utcnow(), **_UNSCHEDULED}, reschedule=True)
+        updated = await repo.update_reminder(
+            conn,
+            principal.uid,
+            reminder_id,
+            {"status": "completed", "completed_at": utcnow(), **_UNSCHEDULED},
+            reschedule=True,
+        )
     return to_reminder(updated)
 
 
@@ -464,11 +524,15 @@ async def occurrences(conn: asyncpg.Connection, principal: Principal, reminder_i
     schedule = schedule_of(row)
     zone = resolve_zone(row["timezone"])
     start = max(utcnow(), row["next_occurrence_at"] or utcnow())
-    items = [{"occurrence_at": o, "local": to_local(o, zone)} for o in schedule.occurrences(start, inclusive=True, limit=limit)]
+    items = [
+        {"occurrence_at": o, "local": to_local(o, zone)}
+        for o in schedule.occurrences(start, inclusive=True, limit=limit)
+    ]
     return {"items": items}
 
 
 # ---------------------------------------------------------------- notifications
+
 
 def to_delivery(row: asyncpg.Record) -> dict[str, Any]:
     channels = row["channels"]
@@ -494,19 +558,30 @@ async def list_deliveries(conn: asyncpg.Connection, principal: Principal, limit:
     before = None
     if after is not None:
         if not after or not isinstance(after[0], int):
-            raise BadRequest("cursor is not one this API issued", code="invalid_cursor",
-                             errors=[{"field": "cursor", "message": "malformed cursor"}])
+            raise BadRequest(
+                "cursor is not one this API issued",
+                code="invalid_cursor",
+                errors=[{"field": "cursor", "message": "malformed cursor"}],
+            )
         before = after[0]
     rows = await repo.list_deliveries(conn, principal.uid, limit=limit + 1, before_seq=before)
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [to_delivery(r) for r in rows], "next_cursor": encode_cursor([rows[-1]["seq"]]) if more and rows else None}
+    return {
+        "items": [to_delivery(r) for r in rows],
+        "next_cursor": encode_cursor([rows[-1]["seq"]]) if more and rows else None,
+    }
 
 
 # ---------------------------------------------------------------- bulk jobs
 
-async def submit_job(conn: asyncpg.Connection, users: UsersClient, principal: Principal, items: list[dict[str, Any]]) -> dict:
-    needs_zone = any(isinstance(i, dict) and i.get("local_due") is not None and i.get("timezone") is None for i in items)
+
+async def submit_job(
+    conn: asyncpg.Connection, users: UsersClient, principal: Principal, items: list[dict[str, Any]]
+) -> dict:
+    needs_zone = any(
+        isinstance(i, dict) and i.get("local_due") is not None and i.get("timezone") is None for i in items
+    )
     zone = (await users.preferences(principal)).timezone if needs_zone else None
     row = await repo.insert_job(conn, uuid.uuid4(), principal.uid, "bulk_create", len(items), items, zone)
     return to_job(row)
@@ -515,9 +590,16 @@ async def submit_job(conn: asyncpg.Connection, users: UsersClient, principal: Pr
 def to_job(row: asyncpg.Record) -> dict[str, Any]:
     failures = row["failures"]
     return {
-        "id": row["id"], "kind": row["kind"], "status": row["status"], "total": row["total"],
-        "processed": row["processed"], "succeeded": row["succeeded"], "failed": len(failures),
-        "failures": failures, "created_at": row["created_at"], "finished_at": row["finished_at"],
+        "id": row["id"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "total": row["total"],
+        "processed": row["processed"],
+        "succeeded": row["succeeded"],
+        "failed": len(failures),
+        "failures": failures,
+        "created_at": row["created_at"],
+        "finished_at": row["finished_at"],
     }
 
 
@@ -529,8 +611,10 @@ async def get_job(conn: asyncpg.Connection, principal: Principal, job_id: uuid.U
 
 
 def _pydantic_failures(index: int, exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"index": index, "field": loc_field(e.get("loc", ())) or "item", "message": e.get("msg", "invalid")}
-            for e in exc.errors()]
+    return [
+        {"index": index, "field": loc_field(e.get("loc", ())) or "item", "message": e.get("msg", "invalid")}
+        for e in exc.errors()
+    ]
 
 
 async def run_job(pool: asyncpg.Pool, job: asyncpg.Record, worker: str, lease_s: float, chunk: int) -> None:
@@ -542,7 +626,7 @@ async def run_job(pool: asyncpg.Pool, job: asyncpg.Record, worker: str, lease_s:
     processed, succeeded = job["processed"], job["succeeded"]
     uid = job["uid"]
     while processed < len(items):
-        batch = items[processed:processed + chunk]
+        batch = items[processed : processed + chunk]
         rows = []
         now = utcnow()
         for offset, raw in enumerate(batch):
@@ -563,10 +647,13 @@ async def run_job(pool: asyncpg.Pool, job: asyncpg.Record, worker: str, lease_s:
                 await repo.insert_reminders(conn, rows, skip_existing_job_items=True)
             processed += len(batch)
             succeeded += len(rows)
-            await repo.job_progress(conn, job["id"], worker, lease_s, processed, succeeded, failures, processed >= len(items))
+            await repo.job_progress(
+                conn, job["id"], worker, lease_s, processed, succeeded, failures, processed >= len(items)
+            )
 
 
 # ---------------------------------------------------------------- events from users
+
 
 async def reanchor_user(conn: asyncpg.Connection, uid: str, new_timezone: str) -> int:
     """user.timezone_changed: floating reminders keep their wall clock in the new zone;
@@ -582,7 +669,9 @@ async def reanchor_user(conn: asyncpg.Connection, uid: str, new_timezone: str) -
         for row in await repo.floating_reminders(conn, uid):
             if row["timezone"] == new_timezone:
                 continue
-            schedule = Schedule.build(row["anchor_local"], zone, row["rrule"], list(row["exdates"]), list(row["alarms"]))
+            schedule = Schedule.build(
+                row["anchor_local"], zone, row["rrule"], list(row["exdates"]), list(row["alarms"])
+            )
             fields: dict[str, Any] = {"timezone": new_timezone}
             if row["status"] == "scheduled":
                 if row["next_offset_s"] is not None and row["next_offset_s"] > 0 and row["next_occurrence_at"]:
@@ -590,6 +679,11 @@ async def reanchor_user(conn: asyncpg.Connection, uid: str, new_timezone: str) -
                     pass
                 else:
                     nxt = schedule.next_fire(not_before=now)
+                    if nxt is None and not schedule.recurring:
+                        # The same wall clock in the new zone has already passed: a one-off
+                        # that never fired fires now rather than being lost.
+                        first, last_alarm = schedule.first_utc, schedule.alarms[-1]
+                        nxt = (first, last_alarm, max(first + timedelta(seconds=last_alarm), now))
                     fields.update(_next_columns(nxt, row))
             await repo.update_reminder(conn, uid, row["id"], fields, reschedule=True)
             changed += 1
@@ -603,6 +697,7 @@ async def erase_user(conn: asyncpg.Connection, uid: str) -> int:
 
 # ---------------------------------------------------------------- firing (the worker's use case)
 
+
 @dataclass
 class FireOutcome:
     result: str  # delivered | held | stale | duplicate
@@ -612,9 +707,19 @@ class FireOutcome:
     reminder: asyncpg.Record | None = None
 
 
-async def fire(conn: asyncpg.Connection, reminder_id: uuid.UUID, version: int, fire_at: datetime, prefs: Preferences,
-               *, worker: str, push_enabled: bool, misfire_grace_s: float, keep_lease_s: float | None = None,
-               window_s: float = 0) -> FireOutcome:
+async def fire(
+    conn: asyncpg.Connection,
+    reminder_id: uuid.UUID,
+    version: int,
+    fire_at: datetime,
+    prefs: Preferences,
+    *,
+    worker: str,
+    push_enabled: bool,
+    misfire_grace_s: float,
+    keep_lease_s: float | None = None,
+    window_s: float = 0,
+) -> FireOutcome:
     """Deliver one (occurrence, offset) exactly once: in one transaction, with the reminder
     row locked, write the delivery row (unique per reminder/occurrence/offset) and advance
     the reminder to its next fire. A stale claim (edited, cancelled, already fired) is a no-op."""
@@ -632,12 +737,23 @@ async def fire(conn: asyncpg.Connection, reminder_id: uuid.UUID, version: int, f
             except (DomainError, KeyError, ValueError, TypeError):
                 hold = None
             if hold is not None:
-                await repo.advance(conn, reminder_id, status="scheduled", due_at=row["due_at"], next_occurrence_at=occ,
-                                   next_offset_s=offset, next_fire_at=hold, fired=None, held=True)
+                await repo.advance(
+                    conn,
+                    reminder_id,
+                    status="scheduled",
+                    due_at=row["due_at"],
+                    next_occurrence_at=occ,
+                    next_offset_s=offset,
+                    next_fire_at=hold,
+                    fired=None,
+                    held=True,
+                )
                 return FireOutcome("held", next_fire_at=hold, reminder=row)
         exists = await conn.fetchval(
             "SELECT 1 FROM reminders.deliveries WHERE reminder_id = $1 AND occurrence_at = $2 AND offset_s = $3",
-            reminder_id, occ, offset,
+            reminder_id,
+            occ,
+            offset,
         )
         delivery = None
         if not exists:
@@ -646,27 +762,59 @@ async def fire(conn: asyncpg.Connection, reminder_id: uuid.UUID, version: int, f
             if wants_push:
                 channels["push"] = "pending" if push_enabled else "not_configured"
             seq = await repo.next_seq(conn, row["uid"])
-            delivery = await repo.insert_delivery(conn, {
-                "id": uuid.uuid4(), "uid": row["uid"], "seq": seq, "reminder_id": reminder_id, "occurrence_at": occ,
-                "offset_s": offset, "fire_at": fire_at, "title": row["title"], "priority": row["priority"],
-                "channels": channels, "push_pending": wants_push and push_enabled, "worker": worker,
-            })
+            delivery = await repo.insert_delivery(
+                conn,
+                {
+                    "id": uuid.uuid4(),
+                    "uid": row["uid"],
+                    "seq": seq,
+                    "reminder_id": reminder_id,
+                    "occurrence_at": occ,
+                    "offset_s": offset,
+                    "fire_at": fire_at,
+                    "title": row["title"],
+                    "priority": row["priority"],
+                    "channels": channels,
+                    "push_pending": wants_push and push_enabled,
+                    "worker": worker,
+                },
+            )
         nominal = occ + timedelta(seconds=offset)
         schedule = schedule_of(row)
-        nxt = schedule.next_fire(after=(max(nominal, fire_at) if offset > 0 else nominal, occ),
-                                 not_before=now - timedelta(seconds=misfire_grace_s))
+        nxt = schedule.next_fire(
+            after=(max(nominal, fire_at) if offset > 0 else nominal, occ),
+            not_before=now - timedelta(seconds=misfire_grace_s),
+        )
         if nxt is None:
-            await repo.advance(conn, reminder_id, status="fired", due_at=occ, next_occurrence_at=None, next_offset_s=None,
-                               next_fire_at=None, fired=(occ, now))
+            await repo.advance(
+                conn,
+                reminder_id,
+                status="fired",
+                due_at=occ,
+                next_occurrence_at=None,
+                next_offset_s=None,
+                next_fire_at=None,
+                fired=(occ, now),
+            )
             return FireOutcome("delivered" if delivery else "duplicate", delivery, reminder=row)
-        await repo.advance(conn, reminder_id, status="scheduled", due_at=nxt[0], next_occurrence_at=nxt[0],
-                           next_offset_s=nxt[1], next_fire_at=nxt[2], fired=(occ, now))
+        await repo.advance(
+            conn,
+            reminder_id,
+            status="scheduled",
+            due_at=nxt[0],
+            next_occurrence_at=nxt[0],
+            next_offset_s=nxt[1],
+            next_fire_at=nxt[2],
+            fired=(occ, now),
+        )
         next_version = row["version"] + 1
         if keep_lease_s is not None and nxt[2] <= now + timedelta(seconds=window_s):
             # The next fire is inside our window: keep it instead of waiting for the next claim.
             await conn.execute(
                 "UPDATE reminders.reminders SET lease_owner = $2, lease_until = now() + make_interval(secs => $3) WHERE id = $1",
-                reminder_id, worker, keep_lease_s,
+                reminder_id,
+                worker,
+                keep_lease_s,
             )
             return FireOutcome("delivered" if delivery else "duplicate", delivery, nxt[2], next_version, reminder=row)
         return FireOutcome("delivered" if delivery else "duplicate", delivery, reminder=row)

@@ -26,19 +26,19 @@ import logging
 import os
 import signal
 import socket
+import time
 import uuid
 from datetime import UTC, datetime
 
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
-
 from eindr_common import events
 from eindr_common.db import create_pool
 from eindr_common.identity import Principal
 from eindr_common.observability import configure_logging, configure_sentry
 from eindr_common.redis_client import create_redis
 from eindr_common.settings import CommonSettings
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from . import repository as repo
 from . import service
@@ -52,7 +52,8 @@ log = logging.getLogger("eindr.reminders.worker")
 
 FIRED = Counter("eindr_reminders_fires_total", "Fire attempts by outcome", ["result"])
 LATENESS = Histogram(
-    "eindr_reminders_fire_lateness_seconds", "Delivery commit time minus scheduled fire time",
+    "eindr_reminders_fire_lateness_seconds",
+    "Delivery commit time minus scheduled fire time",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 CLAIMED = Counter("eindr_reminders_claimed_total", "Reminders claimed into this worker's window")
@@ -83,8 +84,9 @@ class Worker:
         self.users = UsersClient(s.users_url, c.internal_token_secret, cache_s=s.reminders_prefs_cache_s)
         self.auth = AuthClient(s.auth_url, c.internal_token_secret)
         if s.fcm_credentials_file:
-            self.fcm = FcmSender(s.fcm_credentials_file, project_id=s.fcm_project_id, base_url=s.fcm_base_url,
-                                 timeout_s=s.fcm_timeout_s)
+            self.fcm = FcmSender(
+                s.fcm_credentials_file, project_id=s.fcm_project_id, base_url=s.fcm_base_url, timeout_s=s.fcm_timeout_s
+            )
         self.fire_slots = asyncio.Semaphore(s.reminders_fire_concurrency)
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -95,8 +97,17 @@ class Worker:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
-        log.info("reminders worker started", extra={"fields": {"worker": self.id, "window_s": s.reminders_window_s,
-                                                                "lease_s": s.reminders_lease_s, "push": bool(self.fcm)}})
+        log.info(
+            "reminders worker started",
+            extra={
+                "fields": {
+                    "worker": self.id,
+                    "window_s": s.reminders_window_s,
+                    "lease_s": s.reminders_lease_s,
+                    "push": bool(self.fcm),
+                }
+            },
+        )
         tasks = [
             asyncio.create_task(self._claim_loop(), name="claim"),
             asyncio.create_task(self._events_loop(), name="events"),
@@ -137,16 +148,23 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         s = self.settings
+        last_renew = time.monotonic()
         while not self.stop.is_set():
             try:
                 async with self.pool.acquire() as conn:
-                    if self.pending:
+                    # Renewing locks the held rows briefly; a third of the lease is often enough.
+                    if self.pending and time.monotonic() - last_renew >= s.reminders_lease_s / 3:
+                        last_renew = time.monotonic()
                         await conn.execute(
                             "UPDATE reminders.reminders SET lease_until = now() + make_interval(secs => $2) "
                             "WHERE lease_owner = $1 AND id = ANY($3::uuid[])",
-                            self.id, s.reminders_lease_s, list(self.pending),
+                            self.id,
+                            s.reminders_lease_s,
+                            list(self.pending),
                         )
-                    rows = await repo.claim_due(conn, self.id, s.reminders_window_s, s.reminders_lease_s, s.reminders_claim_batch)
+                    rows = await repo.claim_due(
+                        conn, self.id, s.reminders_window_s, s.reminders_lease_s, s.reminders_claim_batch
+                    )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
                 log.warning("claim failed; retrying", exc_info=True)
                 await self._sleep(1)
@@ -174,32 +192,52 @@ class Worker:
 
     def _schedule(self, reminder_id: uuid.UUID, version: int, fire_at: datetime, uid: str) -> None:
         self.pending[reminder_id] = version
-        self.scheduler.add_job(self._fire, "date", run_date=fire_at, args=[reminder_id, version, fire_at, uid],
-                               id=str(reminder_id), replace_existing=True)
+        self.scheduler.add_job(
+            self._fire,
+            "date",
+            run_date=fire_at,
+            args=[reminder_id, version, fire_at, uid],
+            id=str(reminder_id),
+            replace_existing=True,
+        )
 
     # ------------------------------------------------------------ firing
 
     async def _fire(self, reminder_id: uuid.UUID, version: int, fire_at: datetime, uid: str) -> None:
         s = self.settings
+        if self.pending.get(reminder_id) == version:
+            del self.pending[reminder_id]
+        prefs = await self.users.preferences(Principal(uid=uid, roles=("service",)))  # cached (warmed at claim)
         async with self.fire_slots:
-            if self.pending.get(reminder_id) == version:
-                del self.pending[reminder_id]
-            prefs = await self.users.preferences(Principal(uid=uid, roles=("service",)))
             try:
                 async with self.pool.acquire() as conn:
                     outcome = await service.fire(
-                        conn, reminder_id, version, fire_at, prefs, worker=self.id, push_enabled=self.fcm is not None,
-                        misfire_grace_s=s.reminders_misfire_grace_s, keep_lease_s=s.reminders_lease_s, window_s=s.reminders_window_s,
+                        conn,
+                        reminder_id,
+                        version,
+                        fire_at,
+                        prefs,
+                        worker=self.id,
+                        push_enabled=self.fcm is not None,
+                        misfire_grace_s=s.reminders_misfire_grace_s,
+                        keep_lease_s=s.reminders_lease_s,
+                        window_s=s.reminders_window_s,
                     )
             except Exception:
                 FIRED.labels("error").inc()
-                log.exception("fire failed; handing the reminder back for another try",
-                              extra={"fields": {"reminder_id": str(reminder_id)}})
+                log.exception(
+                    "fire failed; handing the reminder back for another try",
+                    extra={"fields": {"reminder_id": str(reminder_id)}},
+                )
                 try:
                     async with self.pool.acquire() as conn:
-                        await conn.execute("UPDATE reminders.reminders SET lease_owner = NULL, lease_until = now() + interval '2 seconds' "
-                                           "WHERE id = $1 AND lease_owner = $2", reminder_id, self.id)
-                except Exception:
+                        await conn.execute(
+                            "UPDATE reminders.reminders SET lease_owner = NULL, lease_until = now() + interval '2 seconds' "
+                            "WHERE id = $1 AND lease_owner = $2",
+                            reminder_id,
+                            self.id,
+                        )
+                except Exception:  # noqa: BLE001,S110
                     pass
                 return
             FIRED.labels(outcome.result).inc()
@@ -212,10 +250,19 @@ class Worker:
             LATENESS.observe(max(0.0, (d["delivered_at"] - d["fire_at"]).total_seconds()))
         await wake(self.redis, uid)
         try:
-            await events.publish(self.redis, "reminders", "reminder.fired", {
-                "uid": uid, "reminder_id": str(reminder_id), "occurrence_at": d["occurrence_at"].isoformat(),
-                "offset_s": d["offset_s"], "delivery_id": str(d["id"]), "seq": d["seq"],
-            })
+            await events.publish(
+                self.redis,
+                "reminders",
+                "reminder.fired",
+                {
+                    "uid": uid,
+                    "reminder_id": str(reminder_id),
+                    "occurrence_at": d["occurrence_at"].isoformat(),
+                    "offset_s": d["offset_s"],
+                    "delivery_id": str(d["id"]),
+                    "seq": d["seq"],
+                },
+            )
         except Exception:
             log.warning("could not publish reminder.fired", exc_info=True)
         if d["push_pending"]:
@@ -235,10 +282,18 @@ class Worker:
             await repo.set_channel_status(self.pool, d["id"], "push", "no_devices", push_pending=False)
             PUSH.labels("no_devices").inc()
             return
-        data = {"delivery_id": str(d["id"]), "reminder_id": str(d["reminder_id"]), "occurrence_at": d["occurrence_at"].isoformat(),
-                "seq": str(d["seq"])}
-        results = await asyncio.gather(*(self.fcm.send(dev.push_token, d["title"], "Reminder", data, urgent=d["priority"] == "urgent")
-                                         for dev in targets))
+        data = {
+            "delivery_id": str(d["id"]),
+            "reminder_id": str(d["reminder_id"]),
+            "occurrence_at": d["occurrence_at"].isoformat(),
+            "seq": str(d["seq"]),
+        }
+        results = await asyncio.gather(
+            *(
+                self.fcm.send(dev.push_token, d["title"], "Reminder", data, urgent=d["priority"] == "urgent")
+                for dev in targets
+            )
+        )
         for dev, result in zip(targets, results, strict=True):
             PUSH.labels(result).inc()
             if result in ("unregistered", "invalid_token"):
@@ -287,8 +342,14 @@ class Worker:
         consumer = self.settings.reminders_worker_id or socket.gethostname()
         while not self.stop.is_set():
             try:
-                await events.consume(self.redis, [events.stream_name("users")], group="reminders", consumer=consumer,
-                                     handler=self._on_event, stop=self.stop)
+                await events.consume(
+                    self.redis,
+                    [events.stream_name("users")],
+                    group="reminders",
+                    consumer=consumer,
+                    handler=self._on_event,
+                    stop=self.stop,
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -3,7 +3,6 @@ and helpers to run real worker processes."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
-
 from eindr_common.localstack import free_port, python_env, wait_http
 from eindr_common.testing import auth_headers, new_uid
 
@@ -51,11 +50,13 @@ class WorkerProcess:
     metrics_port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> WorkerProcess:
         env = {**self.env, "EINDR_REMINDERS_WORKER_METRICS_PORT": str(self.metrics_port), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "eindr_reminders.worker"], env=python_env(env),
-            stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "eindr_reminders.worker"],
+            env=python_env(env),
+            stdout=open(self.log_path, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
         )
         wait_http(f"http://127.0.0.1:{self.metrics_port}/metrics", 60, self.proc)
         return self
@@ -75,15 +76,30 @@ class WorkerProcess:
                 self.proc.wait()
 
 
-@pytest.fixture
-def start_worker(service_env, eindr_tmp, reminders_api) -> Iterator:
-    started: list[WorkerProcess] = []
+@pytest.fixture(scope="module")
+def db(postgres_url):
+    """Autocommit connection for assertions on the reminders tables."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        yield conn
 
-    def _start(env: dict[str, str] | None = None) -> WorkerProcess:
+
+@pytest.fixture(scope="module")
+def start_worker_module(service_env, eindr_tmp, reminders_api):
+    started = []
+
+    def _start(env=None, worker_id=None):
         dead = f"http://127.0.0.1:{free_port()}"
-        w = WorkerProcess(env={**service_env, "EINDR_USERS_URL": dead, "EINDR_AUTH_URL": dead,
-                               "EINDR_REMINDERS_POLL_S": "0.2", **(env or {})},
-                          log_path=eindr_tmp / f"worker-{uuid.uuid4().hex[:6]}.log")
+        w = WorkerProcess(
+            env={
+                **service_env,
+                "EINDR_USERS_URL": dead,
+                "EINDR_AUTH_URL": dead,
+                "EINDR_REMINDERS_POLL_S": "0.2",
+                **({"EINDR_REMINDERS_WORKER_ID": worker_id} if worker_id else {}),
+                **(env or {}),
+            },
+            log_path=eindr_tmp / f"worker-{uuid.uuid4().hex[:6]}.log",
+        )
         started.append(w)
         return w.start()
 
@@ -92,7 +108,9 @@ def start_worker(service_env, eindr_tmp, reminders_api) -> Iterator:
         w.stop()
 
 
-def wait_for(predicate, timeout_s: float = 60, interval_s: float = 0.2, message: str = "condition", log: Path | None = None):
+def wait_for(
+    predicate, timeout_s: float = 60, interval_s: float = 0.2, message: str = "condition", log: Path | None = None
+):
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
@@ -111,6 +129,9 @@ def no_errors_in_reminders_logs(eindr_tmp):
     bad = []
     for log in sorted(eindr_tmp.glob("*.log")):
         if log.name.startswith(("reminders", "worker-")):
-            bad += [f"{log.name}: {line[:300]}" for line in log.read_text(errors="replace").splitlines()
-                    if "unhandled error" in line or '"level": "error"' in line]
+            bad += [
+                f"{log.name}: {line[:300]}"
+                for line in log.read_text(errors="replace").splitlines()
+                if "unhandled error" in line or '"level": "error"' in line
+            ]
     assert not bad, "\n".join(bad)

@@ -40,31 +40,57 @@ class FakeFcm:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 if self.path == "/token":
                     form = parse_qs(raw.decode())
                     try:
                         assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
-                        claims = jwt.decode(form["assertion"][0], fake.public_key, algorithms=["RS256"],
-                                            audience="https://oauth2.googleapis.com/token")  # what google-auth signs
+                        claims = jwt.decode(
+                            form["assertion"][0],
+                            fake.public_key,
+                            algorithms=["RS256"],
+                            audience="https://oauth2.googleapis.com/token",
+                        )  # what google-auth signs
                         assert "firebase.messaging" in claims["scope"]
-                    except Exception as exc:  # the test wants to see a 400, not a crash
+                    except Exception as exc:  # the test wants to see a 400, not a crash  # noqa: BLE001
                         return self._json(400, {"error": "invalid_grant", "error_description": str(exc)})
                     fake.token_requests += 1
-                    return self._json(200, {"access_token": fake.access_token, "expires_in": 3600, "token_type": "Bearer"})
+                    return self._json(
+                        200, {"access_token": fake.access_token, "expires_in": 3600, "token_type": "Bearer"}
+                    )
                 if self.path != f"/v1/projects/{fake.project_id}/messages:send":
                     return self._json(404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
                 if self.headers.get("authorization") != f"Bearer {fake.access_token}":
-                    return self._json(401, {"error": {"code": 401, "message": "Request had invalid authentication credentials.",
-                                                      "status": "UNAUTHENTICATED"}})
+                    return self._json(
+                        401,
+                        {
+                            "error": {
+                                "code": 401,
+                                "message": "Request had invalid authentication credentials.",
+                                "status": "UNAUTHENTICATED",
+                            }
+                        },
+                    )
                 message = json.loads(raw)["message"]
                 fake.messages.append(message)
                 if message.get("token", "").startswith("bad-"):
-                    return self._json(404, {"error": {
-                        "code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND",
-                        "details": [{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}],
-                    }})
+                    return self._json(
+                        404,
+                        {
+                            "error": {
+                                "code": 404,
+                                "message": "Requested entity was not found.",
+                                "status": "NOT_FOUND",
+                                "details": [
+                                    {
+                                        "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                                        "errorCode": "UNREGISTERED",
+                                    }
+                                ],
+                            }
+                        },
+                    )
                 return self._json(200, {"name": f"projects/{fake.project_id}/messages/{uuid.uuid4().int >> 64}"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

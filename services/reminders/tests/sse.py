@@ -17,14 +17,14 @@ class SseReader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> "SseReader":
+    def start(self) -> SseReader:
         self._thread.start()
         assert self.connected.wait(30), "SSE stream did not connect"
         return self
 
     def _run(self) -> None:
         try:
-            with httpx.Client(timeout=httpx.Timeout(5, read=None)) as client:
+            with httpx.Client(timeout=httpx.Timeout(5, read=None)) as client:  # noqa: SIM117
                 with client.stream("GET", self.url, headers=self.headers, params=self.params) as response:
                     self.status = response.status_code
                     self.content_type = response.headers.get("content-type", "")
@@ -42,7 +42,7 @@ class SseReader:
                         if line.startswith(":"):
                             continue
                         key, _, value = line.partition(":")
-                        event[key] = value[1:] if value.startswith(" ") else value
+                        event[key] = value.removeprefix(" ")
         except httpx.HTTPError:
             pass
         finally:

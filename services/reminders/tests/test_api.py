@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from eindr_common.testing import new_uid
 
 from .conftest import headers_for
@@ -24,9 +23,19 @@ def count(api, h, **params) -> int:
     return len(api.get("/v1/reminders", params={"limit": 200, **params}, headers=h).json()["items"])
 
 
-def test_create_get_list_patch_delete(api, alice):
-    r = api.post("/v1/reminders", json={"title": "call mum", "due_at": soon(), "tags": ["family"], "phrase": "remind me to call mum",
-                                         "source": "voice", "alarms": [0, "-10m"]}, headers=alice)
+def test_create_get_list_patch_delete(api, alice, redis_url):
+    r = api.post(
+        "/v1/reminders",
+        json={
+            "title": "call mum",
+            "due_at": soon(),
+            "tags": ["family"],
+            "phrase": "remind me to call mum",
+            "source": "voice",
+            "alarms": [0, "-10m"],
+        },
+        headers=alice,
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["status"] == "scheduled" and body["tz_mode"] == "fixed" and body["alarms"] == ["-10m", "0"]
@@ -43,16 +52,32 @@ def test_create_get_list_patch_delete(api, alice):
     assert datetime.fromisoformat(r.json()["due_at"]) == datetime.fromisoformat(new_due)
     assert api.delete(f"/v1/reminders/{rid}", headers=alice).status_code == 204
     assert api.get(f"/v1/reminders/{rid}", headers=alice).status_code == 404
+    # Each change is a domain event on the reminders stream.
+    import json
+
+    import redis
+
+    with redis.Redis.from_url(redis_url, decode_responses=True) as rds:
+        types = [
+            f["type"]
+            for _, f in rds.xrange("eindr:events:reminders")
+            if json.loads(f["payload"]).get("reminder_id") == rid
+        ]
+    assert types == ["reminder.created", "reminder.updated", "reminder.updated", "reminder.deleted"]
 
 
 def test_another_users_reminder_is_404_everywhere(api, alice):
     rid = api.post("/v1/reminders", json={"title": "secret", "due_at": soon()}, headers=alice).json()["id"]
     bob = headers_for(new_uid())
     for method, path, body in [
-        ("GET", f"/v1/reminders/{rid}", None), ("PATCH", f"/v1/reminders/{rid}", {"title": "mine"}),
-        ("DELETE", f"/v1/reminders/{rid}", None), ("POST", f"/v1/reminders/{rid}/cancel", {}),
-        ("POST", f"/v1/reminders/{rid}/snooze", {"minutes": 5}), ("POST", f"/v1/reminders/{rid}/complete", None),
-        ("POST", f"/v1/reminders/{rid}/reopen", None), ("GET", f"/v1/reminders/{rid}/occurrences", None),
+        ("GET", f"/v1/reminders/{rid}", None),
+        ("PATCH", f"/v1/reminders/{rid}", {"title": "mine"}),
+        ("DELETE", f"/v1/reminders/{rid}", None),
+        ("POST", f"/v1/reminders/{rid}/cancel", {}),
+        ("POST", f"/v1/reminders/{rid}/snooze", {"minutes": 5}),
+        ("POST", f"/v1/reminders/{rid}/complete", None),
+        ("POST", f"/v1/reminders/{rid}/reopen", None),
+        ("GET", f"/v1/reminders/{rid}/occurrences", None),
     ]:
         r = api.request(method, path, json=body, headers=bob)
         assert r.status_code == 404, (method, path, r.text)
@@ -69,27 +94,30 @@ def test_unauthenticated_is_401(api):
 PAST = iso(datetime.now(UTC) - timedelta(minutes=30))
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"title": "x", "due_at": soon(), "rrule": "FREQ=DAILY;BYHOUR=25"}, "rrule"),
-    ({"title": "x", "due_at": soon(), "rrule": "not a rule"}, "rrule"),
-    ({"title": "x", "due_at": soon(), "rrule": "FREQ=MONTHLY;BYMONTHDAY=32"}, "rrule"),
-    ({"title": "x", "due_at": soon(), "rrule": "FREQ=DAILY;UNTIL=20200101T000000Z"}, "rrule"),
-    ({"title": "x", "local_due": "2030-01-01T09:00:00", "timezone": "Mars/Base"}, "timezone"),
-    ({"title": "x", "due_at": "2030-01-01T09:00:00"}, "due_at"),
-    ({"title": "x", "due_at": PAST}, "due_at"),
-    ({"title": "", "due_at": soon()}, "title"),
-    ({"title": "   ", "due_at": soon()}, "title"),
-    ({"title": "x" * 501, "due_at": soon()}, "title"),
-    ({"title": "x", "due_at": soon(), "alarms": ["10m"]}, "alarms[0]"),
-    ({"title": "x", "due_at": soon(), "alarms": [0, 5]}, "alarms[1]"),
-    ({"title": "bad\u0000title", "due_at": soon()}, "title"),
-    ({"title": "x", "notes": "n\u0000", "due_at": soon()}, "notes"),
-    ({"title": "x", "due_at": soon(), "tags": ["a\u0000"]}, "tags[0]"),
-    ({"title": "x"}, "due_at"),
-    ({"title": "x", "due_at": soon(), "local_due": "2030-01-01T09:00:00"}, "local_due"),
-    ({"title": "x", "due_at": soon(), "priority": "meh"}, "priority"),
-    ({"title": "x", "due_at": soon(), "colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"title": "x", "due_at": soon(), "rrule": "FREQ=DAILY;BYHOUR=25"}, "rrule"),
+        ({"title": "x", "due_at": soon(), "rrule": "not a rule"}, "rrule"),
+        ({"title": "x", "due_at": soon(), "rrule": "FREQ=MONTHLY;BYMONTHDAY=32"}, "rrule"),
+        ({"title": "x", "due_at": soon(), "rrule": "FREQ=DAILY;UNTIL=20200101T000000Z"}, "rrule"),
+        ({"title": "x", "local_due": "2030-01-01T09:00:00", "timezone": "Mars/Base"}, "timezone"),
+        ({"title": "x", "due_at": "2030-01-01T09:00:00"}, "due_at"),
+        ({"title": "x", "due_at": PAST}, "due_at"),
+        ({"title": "", "due_at": soon()}, "title"),
+        ({"title": "   ", "due_at": soon()}, "title"),
+        ({"title": "x" * 501, "due_at": soon()}, "title"),
+        ({"title": "x", "due_at": soon(), "alarms": ["10m"]}, "alarms[0]"),
+        ({"title": "x", "due_at": soon(), "alarms": [0, 5]}, "alarms[1]"),
+        ({"title": "bad\u0000title", "due_at": soon()}, "title"),
+        ({"title": "x", "notes": "n\u0000", "due_at": soon()}, "notes"),
+        ({"title": "x", "due_at": soon(), "tags": ["a\u0000"]}, "tags[0]"),
+        ({"title": "x"}, "due_at"),
+        ({"title": "x", "due_at": soon(), "local_due": "2030-01-01T09:00:00"}, "local_due"),
+        ({"title": "x", "due_at": soon(), "priority": "meh"}, "priority"),
+        ({"title": "x", "due_at": soon(), "colour": "red"}, "colour"),
+    ],
+)
 def test_bad_input_is_400_naming_the_field_and_stores_nothing(api, body, field):
     h = headers_for(new_uid())
     r = api.post("/v1/reminders", json=body, headers=h)
@@ -128,8 +156,14 @@ def test_bulk_idempotent_replay(api, alice):
 
 
 def test_list_filters_and_cursor_pagination(api, alice):
-    items = [{"title": f"{'buy milk' if i % 2 else 'gym'} {i}", "due_at": soon(10 + i), "tags": ["even" if i % 2 == 0 else "odd"]}
-             for i in range(25)]
+    items = [
+        {
+            "title": f"{'buy milk' if i % 2 else 'gym'} {i}",
+            "due_at": soon(10 + i),
+            "tags": ["even" if i % 2 == 0 else "odd"],
+        }
+        for i in range(25)
+    ]
     assert api.post("/v1/reminders:bulk", json={"items": items}, headers=alice).status_code == 201
     seen, cursor = [], None
     while True:
@@ -163,8 +197,16 @@ def test_cancel_by_filter(api, alice):
 
 
 def test_recurring_occurrences_and_cancel_next(api, alice):
-    r = api.post("/v1/reminders", json={"title": "standup", "local_due": "2026-01-05T09:00:00", "timezone": "America/New_York",
-                                         "rrule": "FREQ=WEEKLY;BYDAY=MO,WE"}, headers=alice)
+    r = api.post(
+        "/v1/reminders",
+        json={
+            "title": "standup",
+            "local_due": "2026-01-05T09:00:00",
+            "timezone": "America/New_York",
+            "rrule": "FREQ=WEEKLY;BYDAY=MO,WE",
+        },
+        headers=alice,
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["tz_mode"] == "zoned"
@@ -184,8 +226,16 @@ def test_recurring_occurrences_and_cancel_next(api, alice):
 
 
 def test_occurrences_dst_wall_clock(api, alice):
-    r = api.post("/v1/reminders", json={"title": "pills", "local_due": "2030-03-08T08:00:00", "timezone": "America/New_York",
-                                         "rrule": "FREQ=DAILY;COUNT=4"}, headers=alice)
+    r = api.post(
+        "/v1/reminders",
+        json={
+            "title": "pills",
+            "local_due": "2030-03-08T08:00:00",
+            "timezone": "America/New_York",
+            "rrule": "FREQ=DAILY;COUNT=4",
+        },
+        headers=alice,
+    )
     occ = api.get(f"/v1/reminders/{r.json()['id']}/occurrences", headers=alice).json()["items"]
     # 2030-03-10 is the spring-forward day in New York: 08:00 local is 13:00Z before, 12:00Z after.
     assert [o["occurrence_at"][11:16] for o in occ] == ["13:00", "13:00", "12:00", "12:00"]
@@ -197,8 +247,13 @@ def test_snooze_complete_reopen(api, alice):
     assert r.status_code == 200, r.text
     fire = datetime.fromisoformat(r.json()["next_fire_at"])
     assert timedelta(minutes=89) < fire - datetime.now(UTC) <= timedelta(minutes=90)
-    assert api.post(f"/v1/reminders/{rid}/snooze", json={"minutes": 5, "duration": "5m"}, headers=alice).status_code == 400
-    assert api.post(f"/v1/reminders/{rid}/snooze", json={"until": PAST}, headers=alice).json()["errors"][0]["field"] == "until"
+    assert (
+        api.post(f"/v1/reminders/{rid}/snooze", json={"minutes": 5, "duration": "5m"}, headers=alice).status_code == 400
+    )
+    assert (
+        api.post(f"/v1/reminders/{rid}/snooze", json={"until": PAST}, headers=alice).json()["errors"][0]["field"]
+        == "until"
+    )
     r = api.post(f"/v1/reminders/{rid}/snooze", json={"duration": "PT15M"}, headers=alice)
     assert r.status_code == 200
     r = api.post(f"/v1/reminders/{rid}/complete", headers=alice)
@@ -210,8 +265,14 @@ def test_snooze_complete_reopen(api, alice):
 
 def test_patch_validation(api, alice):
     rid = api.post("/v1/reminders", json={"title": "t", "due_at": soon()}, headers=alice).json()["id"]
-    for body, field in [({"title": None}, "title"), ({"rrule": "FREQ=DAILY;INTERVAL=0"}, "rrule"), ({"timezone": "Nowhere/X"}, "timezone"),
-                        ({"due_at": PAST}, "due_at"), ({"alarms": ["+5m"]}, "alarms[0]"), ({"title": "a\u0000"}, "title")]:
+    for body, field in [
+        ({"title": None}, "title"),
+        ({"rrule": "FREQ=DAILY;INTERVAL=0"}, "rrule"),
+        ({"timezone": "Nowhere/X"}, "timezone"),
+        ({"due_at": PAST}, "due_at"),
+        ({"alarms": ["+5m"]}, "alarms[0]"),
+        ({"title": "a\u0000"}, "title"),
+    ]:
         r = api.patch(f"/v1/reminders/{rid}", json=body, headers=alice)
         assert r.status_code == 400 and field in [e["field"] for e in r.json()["errors"]], (body, r.text)
     assert api.get(f"/v1/reminders/{rid}", headers=alice).json()["title"] == "t"

@@ -27,7 +27,12 @@ def occ(schedule: Schedule, start: datetime, n: int) -> list[str]:
 
 def test_daily_0800_new_york_keeps_local_time_across_march_change():
     s = Schedule.build(datetime(2026, 3, 6, 8, 0), NY, "FREQ=DAILY")
-    assert occ(s, utc(2026, 3, 6), 4) == ["2026-03-06T13:00Z", "2026-03-07T13:00Z", "2026-03-08T12:00Z", "2026-03-09T12:00Z"]
+    assert occ(s, utc(2026, 3, 6), 4) == [
+        "2026-03-06T13:00Z",
+        "2026-03-07T13:00Z",
+        "2026-03-08T12:00Z",
+        "2026-03-09T12:00Z",
+    ]
 
 
 def test_daily_0800_new_york_keeps_local_time_across_november_change():
@@ -52,7 +57,12 @@ def test_ambiguous_local_time_is_the_first_instance():
 
 def test_weekly_byday_and_until():
     s = Schedule.build(datetime(2026, 6, 1, 9, 0), NY, "FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20260610T235959Z")
-    assert occ(s, utc(2026, 5, 1), 10) == ["2026-06-01T13:00Z", "2026-06-03T13:00Z", "2026-06-08T13:00Z", "2026-06-10T13:00Z"]
+    assert occ(s, utc(2026, 5, 1), 10) == [
+        "2026-06-01T13:00Z",
+        "2026-06-03T13:00Z",
+        "2026-06-08T13:00Z",
+        "2026-06-10T13:00Z",
+    ]
 
 
 def test_until_without_z_is_local():
@@ -62,24 +72,49 @@ def test_until_without_z_is_local():
 
 def test_last_friday_of_month():
     s = Schedule.build(datetime(2026, 1, 1, 17, 0), NY, "FREQ=MONTHLY;BYDAY=-1FR")
-    assert occ(s, utc(2026, 1, 1), 4) == ["2026-01-30T22:00Z", "2026-02-27T22:00Z", "2026-03-27T21:00Z", "2026-04-24T21:00Z"]
+    assert occ(s, utc(2026, 1, 1), 4) == [
+        "2026-01-30T22:00Z",
+        "2026-02-27T22:00Z",
+        "2026-03-27T21:00Z",
+        "2026-04-24T21:00Z",
+    ]
 
 
 def test_bymonthday_31_skips_short_months():
     s = Schedule.build(datetime(2026, 1, 31, 9, 0), resolve_zone("UTC"), "FREQ=MONTHLY;BYMONTHDAY=31")
-    assert occ(s, utc(2026, 1, 1), 4) == ["2026-01-31T09:00Z", "2026-03-31T09:00Z", "2026-05-31T09:00Z", "2026-07-31T09:00Z"]
+    assert occ(s, utc(2026, 1, 1), 4) == [
+        "2026-01-31T09:00Z",
+        "2026-03-31T09:00Z",
+        "2026-05-31T09:00Z",
+        "2026-07-31T09:00Z",
+    ]
 
 
 def test_count_and_exdate():
-    s = Schedule.build(datetime(2026, 6, 1, 9, 0), resolve_zone("UTC"), "FREQ=DAILY;COUNT=4", exdates=[datetime(2026, 6, 2, 9, 0)])
+    s = Schedule.build(
+        datetime(2026, 6, 1, 9, 0), resolve_zone("UTC"), "FREQ=DAILY;COUNT=4", exdates=[datetime(2026, 6, 2, 9, 0)]
+    )
     assert occ(s, utc(2026, 5, 1), 10) == ["2026-06-01T09:00Z", "2026-06-03T09:00Z", "2026-06-04T09:00Z"]
 
 
-@pytest.mark.parametrize("rule", [
-    "FREQ=MONTHLY;BYMONTHDAY=32", "FREQ=DAILY;BYHOUR=25", "FREQ=FOO", "garbage", "FREQ=DAILY;INTERVAL=0",
-    "FREQ=WEEKLY;BYDAY=XX", "FREQ=SECONDLY", "FREQ=DAILY;COUNT=2;UNTIL=20270101T000000Z", "FREQ=DAILY;FOO=1",
-    "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "FREQ=MONTHLY;BYDAY=-60FR", "FREQ=DAILY;UNTIL=2027", "INTERVAL=2",
-])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=MONTHLY;BYMONTHDAY=32",
+        "FREQ=DAILY;BYHOUR=25",
+        "FREQ=FOO",
+        "garbage",
+        "FREQ=DAILY;INTERVAL=0",
+        "FREQ=WEEKLY;BYDAY=XX",
+        "FREQ=SECONDLY",
+        "FREQ=DAILY;COUNT=2;UNTIL=20270101T000000Z",
+        "FREQ=DAILY;FOO=1",
+        "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=MONTHLY;BYDAY=-60FR",
+        "FREQ=DAILY;UNTIL=2027",
+        "INTERVAL=2",
+    ],
+)
 def test_bad_rrules_are_refused_on_the_rrule_field(rule):
     with pytest.raises(DomainError) as info:
         s = Schedule.build(datetime(2026, 1, 1, 9), NY, rule)
@@ -94,10 +129,29 @@ def test_alarms_order_fires_across_occurrences():
     while nxt:
         fires.append((nxt[2].strftime("%d %H:%M"), nxt[1]))
         nxt = s.next_fire(after=(nxt[2], nxt[0]))
-    assert fires == [("29 09:00", -86400), ("30 08:50", -600), ("30 09:00", 0), ("30 09:00", -86400), ("31 08:50", -600), ("31 09:00", 0)]
+    assert fires == [
+        ("29 09:00", -86400),
+        ("30 08:50", -600),
+        ("30 09:00", 0),
+        ("30 09:00", -86400),
+        ("31 08:50", -600),
+        ("31 09:00", 0),
+    ]
 
 
-@pytest.mark.parametrize("value,seconds", [(0, 0), ("0", 0), (-10, -600), ("-10m", -600), ("-1d", -86400), ("-1h30m", -5400), ("-PT10M", -600), ("-P1D", -86400)])
+@pytest.mark.parametrize(
+    "value,seconds",
+    [
+        (0, 0),
+        ("0", 0),
+        (-10, -600),
+        ("-10m", -600),
+        ("-1d", -86400),
+        ("-1h30m", -5400),
+        ("-PT10M", -600),
+        ("-P1D", -86400),
+    ],
+)
 def test_offsets(value, seconds):
     assert parse_offset(value, "alarms[0]") == seconds
 

@@ -12,20 +12,31 @@ from eindr_common.testing import new_uid
 
 from .conftest import headers_for, wait_for
 from .sse import SseReader
-from .test_worker import db, start_worker_module  # noqa: F401  (module-scoped fixtures)
 
 
-def test_two_workers_2000_reminders_one_sigkilled_every_reminder_exactly_once(api, reminders_api, start_worker_module, db):
-    env = {"EINDR_REMINDERS_WINDOW_S": "3", "EINDR_REMINDERS_LEASE_S": "4", "EINDR_REMINDERS_CLAIM_BATCH": "100",
-           "EINDR_REMINDERS_POLL_S": "0.2"}
+def test_two_workers_2000_reminders_one_sigkilled_every_reminder_exactly_once(
+    api, reminders_api, start_worker_module, db
+):
+    env = {
+        "EINDR_REMINDERS_WINDOW_S": "3",
+        "EINDR_REMINDERS_LEASE_S": "4",
+        "EINDR_REMINDERS_CLAIM_BATCH": "100",
+        "EINDR_REMINDERS_POLL_S": "0.2",
+    }
     a = start_worker_module(env, worker_id="worker-a-" + uuid.uuid4().hex[:4])
     b = start_worker_module(env, worker_id="worker-b-" + uuid.uuid4().hex[:4])
     users = [new_uid() for _ in range(4)]
-    readers = {u: SseReader(reminders_api.url + "/v1/notifications/stream", headers_for(u), {"after": 0}).start() for u in users}
+    readers = {
+        u: SseReader(reminders_api.url + "/v1/notifications/stream", headers_for(u), {"after": 0}).start()
+        for u in users
+    }
     base = datetime.now(UTC) + timedelta(seconds=8)
     ids: set[str] = set()
     for k, uid in enumerate(users):
-        items = [{"title": f"u{k} r{i}", "due_at": (base + timedelta(milliseconds=20 * (i * 4 + k))).isoformat()} for i in range(500)]
+        items = [
+            {"title": f"u{k} r{i}", "due_at": (base + timedelta(milliseconds=20 * (i * 4 + k))).isoformat()}
+            for i in range(500)
+        ]
         r = api.post("/v1/reminders:bulk", json={"items": items}, headers=headers_for(uid))
         assert r.status_code == 201, r.text
         ids |= {i["id"] for i in r.json()["items"]}
@@ -35,8 +46,10 @@ def test_two_workers_2000_reminders_one_sigkilled_every_reminder_exactly_once(ap
         return db.execute("SELECT count(*) FROM reminders.deliveries WHERE uid = ANY(%s)", (users,)).fetchone()[0]
 
     wait_for(lambda: delivered() >= 500, 60, interval_s=0.05, message="a quarter delivered")
-    held_by_a = db.execute("SELECT count(*) FROM reminders.reminders WHERE uid = ANY(%s) AND lease_owner = %s AND status = 'scheduled'",
-                           (users, a.env["EINDR_REMINDERS_WORKER_ID"])).fetchone()[0]
+    held_by_a = db.execute(
+        "SELECT count(*) FROM reminders.reminders WHERE uid = ANY(%s) AND lease_owner = %s AND status = 'scheduled'",
+        (users, a.env["EINDR_REMINDERS_WORKER_ID"]),
+    ).fetchone()[0]
     a.kill()  # SIGKILL mid-run: no cleanup, its leases must expire
     killed_at = datetime.now(UTC)
     wait_for(lambda: delivered() >= 2000, 120, message="all delivered")
@@ -45,16 +58,29 @@ def test_two_workers_2000_reminders_one_sigkilled_every_reminder_exactly_once(ap
     for r in readers.values():
         r.close()
 
-    rows = db.execute("SELECT reminder_id, count(*) FROM reminders.deliveries WHERE uid = ANY(%s) GROUP BY reminder_id", (users,)).fetchall()
+    rows = db.execute(
+        "SELECT reminder_id, count(*) FROM reminders.deliveries WHERE uid = ANY(%s) GROUP BY reminder_id", (users,)
+    ).fetchall()
     assert len(rows) == 2000 and all(n == 1 for _, n in rows)
     assert {str(r[0]) for r in rows} == ids
-    assert db.execute("SELECT count(*) FROM reminders.reminders WHERE uid = ANY(%s) AND status <> 'fired'", (users,)).fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT count(*) FROM reminders.reminders WHERE uid = ANY(%s) AND status <> 'fired'", (users,)
+        ).fetchone()[0]
+        == 0
+    )
     for uid, reader in readers.items():
         seqs = [int(e["id"]) for e in reader.events]
         assert seqs == list(range(1, 501)), uid  # every delivery once, in order, no gaps
         assert len({e["data"]["reminder_id"] for e in reader.events}) == 500
-    workers = dict(db.execute("SELECT worker, count(*) FROM reminders.deliveries WHERE uid = ANY(%s) GROUP BY worker", (users,)).fetchall())
-    b_after_kill = db.execute("SELECT count(*) FROM reminders.deliveries WHERE uid = ANY(%s) AND worker = %s AND delivered_at > %s",
-                              (users, b.env["EINDR_REMINDERS_WORKER_ID"], killed_at)).fetchone()[0]
+    workers = dict(
+        db.execute(
+            "SELECT worker, count(*) FROM reminders.deliveries WHERE uid = ANY(%s) GROUP BY worker", (users,)
+        ).fetchall()
+    )
+    b_after_kill = db.execute(
+        "SELECT count(*) FROM reminders.deliveries WHERE uid = ANY(%s) AND worker = %s AND delivered_at > %s",
+        (users, b.env["EINDR_REMINDERS_WORKER_ID"], killed_at),
+    ).fetchone()[0]
     assert workers.get(a.env["EINDR_REMINDERS_WORKER_ID"], 0) > 0 and b_after_kill > 0
     print(f"\nworker A held {held_by_a} leases when killed; deliveries per worker: {workers}")

@@ -9,10 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import psycopg
 import pytest
-
-from eindr_common.localstack import free_port
 from eindr_common.testing import auth_headers, new_uid
 
 from .conftest import APP, headers_for, wait_for
@@ -24,19 +21,14 @@ def at(seconds: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def db(postgres_url):
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture(scope="module")
 def users_svc(start_service):
     return start_service("users-for-reminders", "eindr_users.app:create_app")
 
 
 def deliveries(db, uid: str) -> list[tuple]:
     return db.execute(
-        "SELECT reminder_id, occurrence_at, offset_s, seq, worker FROM reminders.deliveries WHERE uid = %s ORDER BY seq", (uid,)
+        "SELECT reminder_id, occurrence_at, offset_s, seq, worker FROM reminders.deliveries WHERE uid = %s ORDER BY seq",
+        (uid,),
     ).fetchall()
 
 
@@ -45,25 +37,6 @@ def worker(start_worker_module, users_svc):
     # One worker configuration for the whole module (workers share the database): it asks
     # the real users service; users it does not know get the defaults (UTC, sse only).
     return start_worker_module({"EINDR_USERS_URL": users_svc.url})
-
-
-@pytest.fixture(scope="module")
-def start_worker_module(service_env, eindr_tmp, reminders_api):
-    from .conftest import WorkerProcess
-
-    started = []
-
-    def _start(env=None, worker_id=None):
-        dead = f"http://127.0.0.1:{free_port()}"
-        w = WorkerProcess(env={**service_env, "EINDR_USERS_URL": dead, "EINDR_AUTH_URL": dead, "EINDR_REMINDERS_POLL_S": "0.2",
-                               **({"EINDR_REMINDERS_WORKER_ID": worker_id} if worker_id else {}), **(env or {})},
-                          log_path=eindr_tmp / f"worker-{uuid.uuid4().hex[:6]}.log")
-        started.append(w)
-        return w.start()
-
-    yield _start
-    for w in started:
-        w.stop()
 
 
 def test_fires_once_and_arrives_on_the_sse_stream(api, reminders_api, worker, db):
@@ -89,7 +62,7 @@ def test_fires_once_and_arrives_on_the_sse_stream(api, reminders_api, worker, db
 def test_edited_cancelled_and_deleted_reminders_never_fire_their_old_occurrence(api, worker, db):
     uid = new_uid()
     h = headers_for(uid)
-    mk = lambda title, s: api.post("/v1/reminders", json={"title": title, "due_at": at(s)}, headers=h).json()["id"]  # noqa: E731
+    mk = lambda title, s: api.post("/v1/reminders", json={"title": title, "due_at": at(s)}, headers=h).json()["id"]
     cancelled, moved, deleted, completed, control = mk("c", 3), mk("m", 3), mk("d", 3), mk("x", 3), mk("k", 3)
     time.sleep(0.8)  # let the worker claim them into its window first
     api.post(f"/v1/reminders/{cancelled}/cancel", headers=h)
@@ -108,7 +81,9 @@ def test_edited_cancelled_and_deleted_reminders_never_fire_their_old_occurrence(
 def test_sse_resumes_after_last_event_id_and_snooze_refires(api, reminders_api, worker, db):
     uid = new_uid()
     h = headers_for(uid)
-    ids = [api.post("/v1/reminders", json={"title": f"r{i}", "due_at": at(1.5)}, headers=h).json()["id"] for i in range(3)]
+    ids = [
+        api.post("/v1/reminders", json={"title": f"r{i}", "due_at": at(1.5)}, headers=h).json()["id"] for i in range(3)
+    ]
     wait_for(lambda: len(deliveries(db, uid)) == 3, 30, message="three deliveries")
     sse = SseReader(reminders_api.url + "/v1/notifications/stream", {**h, "Last-Event-ID": "1"}).start()
     wait_for(lambda: len(sse.events) >= 2, 15, message="resumed events")
@@ -136,8 +111,11 @@ def test_bulk_job_reports_progress_and_per_item_failures(api, worker, db):
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
     assert r.json()["status"] in ("queued", "running", "succeeded")
-    job = wait_for(lambda: (j := api.get(f"/v1/reminders/jobs/{job_id}", headers=h).json())["status"] == "succeeded" and j, 120,
-                   message="job done")
+    job = wait_for(
+        lambda: (j := api.get(f"/v1/reminders/jobs/{job_id}", headers=h).json())["status"] == "succeeded" and j,
+        120,
+        message="job done",
+    )
     assert job["total"] == 2500 and job["processed"] == 2500 and job["succeeded"] == 2497
     assert {(f["index"], f["field"]) for f in job["failures"]} == {(10, "title"), (1200, "rrule"), (2499, "due_at")}
     assert db.execute("SELECT count(*) FROM reminders.reminders WHERE uid = %s", (uid,)).fetchone()[0] == 2497
@@ -145,7 +123,6 @@ def test_bulk_job_reports_progress_and_per_item_failures(api, worker, db):
 
 
 # ---------------------------------------------------------------- with the real users service
-
 
 
 @pytest.fixture(scope="module")
@@ -177,18 +154,28 @@ def test_quiet_hours_hold_a_delivery_until_they_end_unless_urgent(api_with_users
     if (end_local - now_local).total_seconds() < 20:
         end_local += timedelta(minutes=1)
     start_local = now_local - timedelta(hours=2)
-    uid = provision(users_svc, {"timezone": zone, "quiet_hours": {"start": start_local.strftime("%H:%M"), "end": end_local.strftime("%H:%M")}})
+    uid = provision(
+        users_svc,
+        {"timezone": zone, "quiet_hours": {"start": start_local.strftime("%H:%M"), "end": end_local.strftime("%H:%M")}},
+    )
     h = headers_for(uid)
     normal = api_with_users.post("/v1/reminders", json={"title": "quiet", "due_at": at(2)}, headers=h).json()["id"]
-    urgent = api_with_users.post("/v1/reminders", json={"title": "loud", "due_at": at(2), "priority": "urgent"}, headers=h).json()["id"]
+    urgent = api_with_users.post(
+        "/v1/reminders", json={"title": "loud", "due_at": at(2), "priority": "urgent"}, headers=h
+    ).json()["id"]
     wait_for(lambda: len(deliveries(db, uid)) >= 1, 30, message="urgent delivery")
-    held = wait_for(lambda: (r := api_with_users.get(f"/v1/reminders/{normal}", headers=h).json())["held_for_quiet_hours"] and r, 30,
-                    message="held")
+    held = wait_for(
+        lambda: (r := api_with_users.get(f"/v1/reminders/{normal}", headers=h).json())["held_for_quiet_hours"] and r,
+        30,
+        message="held",
+    )
     assert [str(d[0]) for d in deliveries(db, uid)] == [urgent]
     expected_end_utc = (end_local - timedelta(hours=5, minutes=30)).replace(tzinfo=UTC)
     assert datetime.fromisoformat(held["next_fire_at"]) == expected_end_utc
     wait_for(lambda: len(deliveries(db, uid)) == 2, 150, interval_s=0.5, message="held delivery after quiet hours")
-    row = db.execute("SELECT delivered_at, fire_at FROM reminders.deliveries WHERE reminder_id = %s", (uuid.UUID(normal),)).fetchone()
+    row = db.execute(
+        "SELECT delivered_at, fire_at FROM reminders.deliveries WHERE reminder_id = %s", (uuid.UUID(normal),)
+    ).fetchone()
     assert row[0] >= expected_end_utc and row[1] == expected_end_utc
 
 
@@ -196,14 +183,34 @@ def test_timezone_change_reanchors_floating_reminders_only(api_with_users, users
     uid = provision(users_svc, {"timezone": "Europe/Amsterdam"})
     h = headers_for(uid)
     day = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
-    floating = api_with_users.post("/v1/reminders", json={"title": "float", "local_due": f"{day}T09:00:00", "rrule": "FREQ=DAILY"}, headers=h).json()
-    zoned = api_with_users.post("/v1/reminders", json={"title": "zoned", "local_due": f"{day}T09:00:00", "timezone": "Europe/Amsterdam"}, headers=h).json()
-    fixed = api_with_users.post("/v1/reminders", json={"title": "fixed", "due_at": f"{day}T09:00:00+01:00"}, headers=h).json()
+    floating = api_with_users.post(
+        "/v1/reminders", json={"title": "float", "local_due": f"{day}T09:00:00", "rrule": "FREQ=DAILY"}, headers=h
+    ).json()
+    zoned = api_with_users.post(
+        "/v1/reminders",
+        json={"title": "zoned", "local_due": f"{day}T09:00:00", "timezone": "Europe/Amsterdam"},
+        headers=h,
+    ).json()
+    fixed = api_with_users.post(
+        "/v1/reminders", json={"title": "fixed", "due_at": f"{day}T09:00:00+01:00"}, headers=h
+    ).json()
     assert floating["tz_mode"] == "floating" and floating["timezone"] == "Europe/Amsterdam"
-    r = httpx.patch(users_svc.url + "/v1/users/me/preferences", json={"timezone": "America/New_York"}, headers=auth_headers(uid, "users"))
+    r = httpx.patch(
+        users_svc.url + "/v1/users/me/preferences",
+        json={"timezone": "America/New_York"},
+        headers=auth_headers(uid, "users"),
+    )
     assert r.status_code == 200
-    moved = wait_for(lambda: (x := api_with_users.get(f"/v1/reminders/{floating['id']}", headers=h).json())["timezone"] == "America/New_York" and x,
-                     60, interval_s=0.3, message="re-anchored")
+    moved = wait_for(
+        lambda: (
+            (x := api_with_users.get(f"/v1/reminders/{floating['id']}", headers=h).json())["timezone"]
+            == "America/New_York"
+            and x
+        ),
+        60,
+        interval_s=0.3,
+        message="re-anchored",
+    )
     from zoneinfo import ZoneInfo
 
     local = datetime.fromisoformat(moved["next_fire_at"]).astimezone(ZoneInfo("America/New_York"))
@@ -219,6 +226,9 @@ def test_account_deletion_erases_reminders_and_deliveries(api_with_users, users_
     api_with_users.post("/v1/reminders", json={"title": "later", "due_at": at(3600)}, headers=h)
     wait_for(lambda: len(deliveries(db, uid)) == 1, 30, message="delivery")
     assert httpx.delete(users_svc.url + "/v1/users/me", headers=auth_headers(uid, "users")).status_code == 204
-    wait_for(lambda: db.execute("SELECT count(*) FROM reminders.reminders WHERE uid = %s", (uid,)).fetchone()[0] == 0, 60,
-             message="erased")
+    wait_for(
+        lambda: db.execute("SELECT count(*) FROM reminders.reminders WHERE uid = %s", (uid,)).fetchone()[0] == 0,
+        60,
+        message="erased",
+    )
     assert deliveries(db, uid) == []

@@ -106,4 +106,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE reminders.jobs; DROP TABLE reminders.deliveries; DROP TABLE reminders.user_sequences; DROP TABLE reminders.reminders;")
+    op.execute(
+        "DROP TABLE reminders.jobs; DROP TABLE reminders.deliveries; DROP TABLE reminders.user_sequences; DROP TABLE reminders.reminders;"
+    )
