@@ -98,7 +98,14 @@ class S3Storage:
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=30),
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=3,
+                read_timeout=30,
+                # Self-hosted S3 (MinIO, …) behind a custom endpoint wants path-style URLs.
+                s3={"addressing_style": "path" if endpoint_url else "auto"},
+                signature_version="s3v4",
+            ),
         )
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
@@ -107,8 +114,14 @@ class S3Storage:
         )
 
     async def get(self, key: str) -> bytes:
-        obj = await asyncio.to_thread(self.client.get_object, Bucket=self.bucket, Key=self.prefix + key)
-        return await asyncio.to_thread(obj["Body"].read)
+        def read() -> bytes:
+            try:
+                obj = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            except self.client.exceptions.NoSuchKey as exc:
+                raise FileNotFoundError(key) from exc
+            return obj["Body"].read()
+
+        return await asyncio.to_thread(read)
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=self.prefix + key)
