@@ -365,7 +365,9 @@ def deployment(c: Component, by_name: dict[str, Component]) -> dict:
         "kind": "Deployment",
         "metadata": {"name": c.name, "labels": all_labels(c)},
         "spec": {
-            "replicas": c.replicas,
+            # With an HPA the replica count is the HPA's: a `replicas` here would reset it to
+            # this number on every apply (a scale-down under load at each deploy).
+            **({} if c.scale else {"replicas": c.replicas}),
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": labels(c)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
@@ -508,6 +510,20 @@ def network_policies(comps: list[Component]) -> list[dict]:
                     "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
                             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
                     "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                }],
+            },
+        },
+        {
+            # cert-manager's HTTP-01 solver pods (created in this namespace for the Ingress's
+            # certificate) must be reachable from the ingress controller.
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-acme-http01-solver"},
+            "spec": {
+                "podSelector": {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}},
+                "policyTypes": ["Ingress"],
+                "ingress": [{
+                    "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": INGRESS_NAMESPACE}}}],
+                    "ports": [{"protocol": "TCP", "port": 8089}],
                 }],
             },
         },

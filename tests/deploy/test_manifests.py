@@ -145,6 +145,15 @@ def test_each_deployment_has_its_service_account_service_and_pdb(rendered):
         assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, (name, n)
 
 
+def test_autoscaled_deployments_leave_the_replica_count_to_their_hpa():
+    for overlay in ("base", "prod"):
+        docs = build(overlay)
+        hpa_targets = {d["spec"]["scaleTargetRef"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+        for dep in deployments(docs):
+            n = dep["metadata"]["name"]
+            assert ("replicas" in dep["spec"]) == (n not in hpa_targets), (overlay, n)
+
+
 def test_migrations_run_before_the_new_version_serves():
     gen = generator()
     for dep in deployments(build("base")):
