@@ -460,7 +460,7 @@ def compose_service(c, by_name: dict) -> str:
         if not optional:
             env[var] = "${" + var + ":?set it in .env}"
     if c.name.startswith("notes"):
-        env.update({"EINDR_NOTES_STORAGE": "local", "EINDR_NOTES_STORAGE_DIR": "/var/lib/eindr/notes-audio"})
+        env.update({"EINDR_NOTES_STORAGE": "local", "EINDR_NOTES_STORAGE_DIR": "/data/notes-audio"})
     if c.kind == "inference":
         lines.append("    environment:")
         lines += [f"      {k}: {v}" for k, v in {"EINDR_ENV": "${EINDR_ENV:-development}", **env}.items()]
@@ -469,7 +469,7 @@ def compose_service(c, by_name: dict) -> str:
     else:
         lines.append("    environment: *service-env")
     if c.name.startswith("notes"):
-        lines += ["    volumes:", "      - notesaudio:/var/lib/eindr/notes-audio"]
+        lines += ["    volumes:", "      - notesaudio:/data/notes-audio"]
     if c.name == "chat":
         lines += ["    volumes:", "      - ${EINDR_CHAT_MODEL_DIR:-./.local/models/bloom-560m}:/models/bloom-560m:ro"]
     if c.db or c.redis:
