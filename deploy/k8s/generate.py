@@ -93,7 +93,7 @@ class Component:
 
 
 # Sizes: docs/operations.md "Sizing" (measured with deploy/tools/measure_rss.py: every API
-# service idles at 105-125 MiB RSS; stt peaks at 423 MiB, intent 653 MiB, tts 243 MiB,
+# service and worker idles at 104-136 MiB RSS; stt peaks at 423 MiB, intent 653 MiB, tts 243 MiB,
 # chat (Bloom-560M shape, fp32 on CPU) 2756 MiB).
 
 COMPONENTS: list[Component] = [

@@ -45,6 +45,11 @@ APPS: list[tuple[str, str, str, dict[str, str]]] = [
     ("friends", "eindr_friends", "eindr_friends.app:create_app", {}),
     ("calendar", "eindr_calendar", "eindr_calendar.app:create_app", {}),
     ("history", "eindr_history", "eindr_history.app:create_app", {}),
+    ("history-worker", "eindr_history", "eindr_history.worker:create_app", {}),
+    ("audit", "eindr_audit", "eindr_audit.app:create_app", {}),
+    # Workers run as `python -m`: their metrics server listens on the port given by env.
+    ("reminders-worker", "eindr_reminders", "-m eindr_reminders.worker", {"_PORT_ENV": "EINDR_REMINDERS_WORKER_METRICS_PORT"}),
+    ("calendar-worker", "eindr_calendar", "-m eindr_calendar.worker", {"_PORT_ENV": "EINDR_CALENDAR_WORKER_METRICS_PORT"}),
     ("assistant", "eindr_assistant", "eindr_assistant.app:create_app", {}),
     ("stt", "eindr_stt", "eindr_stt.app:create_app", {}),
     ("intent", "eindr_intent", "eindr_intent.app:create_app", {}),
@@ -98,8 +103,9 @@ def main() -> None:
             for name, package, app, extra in APPS:
                 if only and name not in only:
                     continue
+                module = app[3:] if app.startswith("-m ") else app.split(":")[0]
                 try:
-                    if importlib.util.find_spec(app.split(":")[0]) is None:
+                    if importlib.util.find_spec(module) is None:
                         continue
                 except ModuleNotFoundError:
                     continue
@@ -116,12 +122,18 @@ def main() -> None:
                     "EINDR_ENV": "test", "EINDR_DATABASE_URL": db_url, "EINDR_REDIS_URL": redis_url,
                     "EINDR_INTERNAL_TOKEN_SECRET": SECRET, "EINDR_MIGRATE_ON_START": "true",
                     "EINDR_FRIENDS_HASH_PEPPER": "measure-friends-pepper-0123456789abcdef",
+                    "EINDR_CALENDAR_ENCRYPTION_KEYS": "bWVhc3VyZS1jYWxlbmRhci1rZXktMDEyMzQ1Njc4OWE=",
                     "EINDR_NOTES_STORAGE_DIR": str(tmp / "notes"), "EINDR_STT_CACHE_DIR": str(tmp / "stt"),
                     **extra,
                 })
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
-                     "--no-access-log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                port_env = env.pop("_PORT_ENV", None)
+                if port_env:
+                    env[port_env] = str(port)
+                    cmd = [sys.executable, "-m", module]
+                else:
+                    cmd = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port),
+                           "--no-access-log"]
+                proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 note = ""
                 try:
                     wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=300, proc=proc)

@@ -116,6 +116,8 @@ def test_memory_requests_cover_the_measured_rss():
     # would OOM-kill the pod.
     measured_peak_mib = {"gateway": 109, "auth": 111, "users": 105, "reminders": 113, "notes": 111,
                          "notes-worker": 123, "ledger": 115, "friends": 107, "stt": 423, "intent": 653, "tts": 243,
+                         "calendar": 136, "history": 123, "history-worker": 122, "audit": 104, "assistant": 108,
+                         "reminders-worker": 110, "calendar-worker": 129,
                          "chat": 2756}
     units = {"Mi": 1, "Gi": 1024}
     for dep in deployments(build("base")):
