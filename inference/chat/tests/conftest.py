@@ -22,7 +22,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 def _start(tmp: Path, name: str, env: dict[str, str]) -> ServiceProcess:
     svc = ServiceProcess(name=name, app=APP, env={"EINDR_LOG_LEVEL": "WARNING", **env}, log_path=tmp / f"{name}.log")
-    return svc.start(timeout_s=180)
+    return svc.start(timeout_s=600)
 
 
 @pytest.fixture(scope="session")

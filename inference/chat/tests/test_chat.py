@@ -10,6 +10,10 @@ import re
 import httpx
 import pytest
 
+# one xdist worker per component: its model server starts once
+pytestmark = pytest.mark.xdist_group("inference-chat")
+
+
 PROMPTS = ["Remind me to", "Ali owes you", "The meeting with Sarah is on", "Hello! How can I", "I saved your note: the wifi"]
 
 

@@ -57,7 +57,8 @@ class Embedder:
             del self.model[len(self.model) - 1]
         self.device = device
         self.max_seq_length = int(self.model.max_seq_length)
-        self.dimensions = int(self.model.get_sentence_embedding_dimension())
+        dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimensions = int(dim())
         # A private copy for counting tokens on the event loop: a fast tokenizer must not be
         # used from two threads at once ("Already borrowed") and the encoder thread owns
         # the model's.

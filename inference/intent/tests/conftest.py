@@ -14,7 +14,7 @@ APP = "eindr_intent.app:create_app"
 
 def _start(tmp, name: str, env: dict[str, str]) -> ServiceProcess:
     svc = ServiceProcess(name=name, app=APP, env={"EINDR_LOG_LEVEL": "WARNING", **env}, log_path=tmp / f"{name}.log")
-    return svc.start(timeout_s=180)
+    return svc.start(timeout_s=600)
 
 
 @pytest.fixture(scope="session")

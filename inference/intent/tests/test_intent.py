@@ -11,6 +11,10 @@ import pytest
 
 from eindr_intent.engine import load_examples
 
+# one xdist worker per component: its model server starts once
+pytestmark = pytest.mark.xdist_group("inference-intent")
+
+
 
 def assert_problem(resp: httpx.Response, status: int, code: str) -> dict:
     assert resp.status_code == status, resp.text

@@ -21,7 +21,7 @@ def _start(tmp: Path, name: str, env: dict[str, str]) -> ServiceProcess:
         env={"EINDR_STT_CACHE_DIR": str(tmp / "model-cache"), "EINDR_LOG_LEVEL": "WARNING", **env},
         log_path=tmp / f"{name}.log",
     )
-    return svc.start(timeout_s=180)
+    return svc.start(timeout_s=600)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,10 @@ import pytest
 
 from eindr_stt.testing import espeak_wav, piper_wav, transcode, wav_from_array, words
 
+# one xdist worker per component: its model server starts once
+pytestmark = pytest.mark.xdist_group("inference-stt")
+
+
 COMMAND = "remind me to call my mother tomorrow at five pm"
 
 

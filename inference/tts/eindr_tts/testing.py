@@ -14,7 +14,7 @@ APP = "eindr_tts.app:create_app"
 
 def start(tmp, name: str, env: dict[str, str]) -> ServiceProcess:
     svc = ServiceProcess(name=name, app=APP, env={"EINDR_LOG_LEVEL": "WARNING", **env}, log_path=tmp / f"{name}.log")
-    return svc.start(timeout_s=180)
+    return svc.start(timeout_s=600)
 
 
 def decode(data: bytes) -> tuple[np.ndarray, int, str]:

@@ -11,6 +11,10 @@ import pytest
 
 from eindr_tts.testing import decode, duration, start
 
+# one xdist worker per component: its model server starts once
+pytestmark = pytest.mark.xdist_group("inference-tts")
+
+
 REPLY = "Okay, I will remind you to call mum tomorrow at five."
 
 

@@ -57,7 +57,7 @@ def coqui_server(vits_dir, tmp_path_factory) -> Iterator[str]:
         env={"EINDR_TTS_COQUI_MODEL": str(vits_dir), "EINDR_TTS_COQUI_LANGUAGE": "en", "EINDR_LOG_LEVEL": "WARNING"},
         log_path=tmp / "tts-coqui.log",
     )
-    svc.start(timeout_s=300)
+    svc.start(timeout_s=600)
     yield svc.url
     svc.stop()
 

@@ -1,4 +1,8 @@
-"""The Coqui engine through the real server: a saved VITS checkpoint loaded by coqui-tts."""
+"""The Coqui engine through the real server: a saved VITS checkpoint loaded by coqui-tts.
+
+Not named test_*.py on purpose: it runs in the Coqui environment only, by path:
+    .venv-coqui/bin/python -m pytest inference/tts/tests_coqui/coqui_suite.py
+"""
 
 from __future__ import annotations
 
