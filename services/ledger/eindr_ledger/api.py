@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
+import orjson
 from eindr_common.idempotency import IdempotencyKey
 from eindr_common.identity import CurrentUser
 from eindr_common.pagination import Page, Pagination
@@ -112,11 +113,12 @@ async def withdraw_dispute(entry_id: EntryIdPath, user: CurrentUser, request: Re
 
 @router.get("/balances", response_model=Balances, summary="Net per contact and currency (never converted)")
 async def balances(user: CurrentUser, request: Request) -> Response:
-    # Hundreds of rows rendered as JSON by PostgreSQL and forwarded as they are (the
-    # response model documents the shape; tests check it against the Python assembly).
-    body, partial = await service.balances_json(deps(request), user)
-    headers = {DEGRADED_HEADER: "friends-unavailable"} if partial else None
-    return Response(body, media_type="application/json", headers=headers)
+    result = await service.balances(deps(request), user)
+    # Hundreds of rows, already in their final shape: serialised directly (orjson) rather
+    # than re-validated against the response model, which documents the shape. (Rendering
+    # the JSON in PostgreSQL instead measured slower, A/B in one process.)
+    headers = {DEGRADED_HEADER: "friends-unavailable"} if result["partial"] else None
+    return Response(orjson.dumps(result), media_type="application/json", headers=headers)
 
 
 @router.get("/balances/{contact:path}", response_model=ContactBalance, summary="One contact: totals per currency and history")

@@ -46,13 +46,6 @@ def minor_units(currency: str) -> int | None:
         return None
 
 
-@cache
-def exponent_table() -> tuple[list[str], list[int]]:
-    """Every ISO 4217 code with minor units, and its exponent (for SQL-side formatting)."""
-    pairs = sorted((c.code, c.exponent) for c in Currency if c.exponent is not None)
-    return [code for code, _ in pairs], [exp for _, exp in pairs]
-
-
 def check_currency(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value):
         raise MoneyError("currency", "must be a three-letter ISO 4217 currency code, e.g. USD")

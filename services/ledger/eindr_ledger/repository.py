@@ -176,36 +176,24 @@ AGGREGATE_BALANCES = """
 """
 
 
-# The whole balances answer rendered by PostgreSQL as one JSON array (amounts formatted
-# exactly with each currency's minor units, passed in as $3/$4): the service forwards the
-# bytes, so a 1,500-row answer costs no Python per row.
-BALANCES_JSON = """
-    WITH t AS (
-        SELECT contact_key AS contact, currency::text AS currency, net_minor, entries, name
-        FROM ledger.totals WHERE owner_id = $1 AND entries > 0
-        UNION ALL
-        SELECT 'user:' || owner_id, currency::text, -net_minor, entries, NULL
-        FROM ledger.totals WHERE contact_key = 'user:' || $1 AND owner_id = ANY($2::text[]) AND entries > 0
-    ), g AS (
-        SELECT contact, currency, sum(net_minor) AS net, sum(entries)::bigint AS n, max(name) AS name
-        FROM t GROUP BY contact, currency
-    )
-    SELECT coalesce(json_agg(json_build_object(
-               'contact', g.contact,
-               'counterparty', json_build_object(
-                   'user_id', CASE WHEN g.contact LIKE 'user:%' THEN substr(g.contact, 6) END,
-                   'name', g.name),
-               'currency', g.currency,
-               'net_amount', round(abs(g.net) / (10::numeric ^ x.exponent), x.exponent)::text,
-               'direction', CASE WHEN g.net > 0 THEN 'they_owe_me' WHEN g.net < 0 THEN 'i_owe_them' ELSE 'settled' END,
-               'entries', g.n)
-           ORDER BY g.contact COLLATE "C", g.currency COLLATE "C"), '[]')::text
-    FROM g JOIN unnest($3::text[], $4::int[]) AS x(code, exponent) ON x.code = g.currency
+OWN_TOTALS = """
+    SELECT contact_key AS contact, currency, net_minor, entries, name
+    FROM ledger.totals WHERE owner_id = $1 AND entries > 0
+"""
+PEER_TOTALS = """
+    SELECT 'user:' || owner_id AS contact, currency, -net_minor AS net_minor, entries, NULL AS name
+    FROM ledger.totals WHERE contact_key = 'user:' || $1 AND owner_id = ANY($2::text[]) AND entries > 0
 """
 
 
-async def balances_json(conn: asyncpg.Connection, viewer: str, peers: list[str], codes: list[str], exponents: list[int]) -> str:
-    return await conn.fetchval(BALANCES_JSON, viewer, peers, codes, exponents)
+async def own_totals(conn: asyncpg.Connection, owner: str) -> list[asyncpg.Record]:
+    """The owner's own net per (contact, currency) — independent of any friend."""
+    return await conn.fetch(OWN_TOTALS, owner)
+
+
+async def peer_totals(conn: asyncpg.Connection, viewer: str, peers: list[str]) -> list[asyncpg.Record]:
+    """Peers' totals about the viewer, already turned to the viewer's side."""
+    return await conn.fetch(PEER_TOTALS, viewer, peers)
 
 
 async def balances(conn: asyncpg.Connection, viewer: str, peers: list[str]) -> list[asyncpg.Record]:
@@ -236,6 +224,26 @@ async def update_entry(conn: asyncpg.Connection, entry_id: uuid.UUID, changes: d
     return await conn.fetchrow(
         f"UPDATE ledger.entries AS e SET {sets}, updated_at = clock_timestamp() WHERE e.id = $1 RETURNING {ENTRY_COLUMNS}",
         entry_id, *[changes[c] for c in cols],
+    )
+
+
+async def lock_totals(conn: asyncpg.Connection, owner: str, keys: list[tuple[str, str]]) -> None:
+    """Before a change that moves an entry between totals rows (another currency or
+    contact): make sure those rows exist and lock them in one fixed order, so two such
+    changes moving in opposite directions queue instead of deadlocking."""
+    keys = sorted(set(keys))
+    await conn.executemany(
+        "INSERT INTO ledger.totals (owner_id, contact_key, currency) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        [(owner, contact, currency) for contact, currency in keys],
+    )
+    await conn.execute(
+        """SELECT 1 FROM ledger.totals t
+           JOIN unnest($2::text[], $3::text[]) AS k(contact_key, currency)
+             ON t.contact_key = k.contact_key AND t.currency = k.currency::char(3)
+           WHERE t.owner_id = $1
+           ORDER BY t.contact_key, t.currency
+           FOR UPDATE OF t""",
+        owner, [k[0] for k in keys], [k[1] for k in keys],
     )
 
 

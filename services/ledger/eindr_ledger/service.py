@@ -8,6 +8,7 @@ import csv
 import functools
 import io
 import logging
+import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -38,14 +39,14 @@ def retry_on_conflict(fn):
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        for attempt in range(3):
+        for attempt in range(5):
             try:
                 return await fn(*args, **kwargs)
             except _RETRYABLE:
-                if attempt == 2:
+                if attempt == 4:
                     raise
                 log.warning("transaction aborted by a conflict; retrying", extra={"fields": {"use_case": fn.__name__}})
-                await asyncio.sleep(0.01 * (attempt + 1))
+                await asyncio.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
 
     return wrapper
 
@@ -303,16 +304,28 @@ def _balance_json(row: Any) -> dict[str, Any]:
     }
 
 
-async def balances_json(deps: Deps, principal: Principal) -> tuple[bytes, bool]:
-    """Net per contact and currency, as the JSON body PostgreSQL renders (exact: integer
-    minor units summed in numeric, formatted with each currency's exponent). Own totals
-    and friends' totals about the caller (peers from the friends service) are netted
-    under the same contact. Returns (body, partial)."""
-    peers, partial = await peers_of(deps, principal)
-    codes, exponents = domain.exponent_table()
-    async with deps.pool.acquire() as conn:
-        items = await repository.balances_json(conn, principal.uid, peers, codes, exponents)
-    return b'{"items":' + items.encode() + b',"partial":' + (b"true" if partial else b"false") + b"}", partial
+async def balances(deps: Deps, principal: Principal) -> dict[str, Any]:
+    """Net per contact and currency. The caller's own totals are read while friends is
+    asked for peers (the two are independent); peers' totals about the caller are then
+    netted in under 'user:<peer>'. All integer minor units: exact."""
+
+    async def own() -> list[asyncpg.Record]:
+        async with deps.pool.acquire() as conn:
+            return await repository.own_totals(conn, principal.uid)
+
+    own_rows, (peers, partial) = await asyncio.gather(own(), peers_of(deps, principal))
+    merged: dict[tuple[str, str], list[Any]] = {(r["contact"], r["currency"]): [int(r["net_minor"]), r["entries"], r["name"]] for r in own_rows}
+    if peers:
+        async with deps.pool.acquire() as conn:
+            for r in await repository.peer_totals(conn, principal.uid, peers):
+                slot = merged.setdefault((r["contact"], r["currency"]), [0, 0, None])
+                slot[0] += int(r["net_minor"])
+                slot[1] += r["entries"]
+    items = [
+        _balance_json({"contact": contact, "currency": currency, "net_minor": net, "entries": n, "name": name})
+        for (contact, currency), (net, n, name) in sorted(merged.items())
+    ]
+    return {"items": items, "partial": partial}
 
 
 async def contact_balance(deps: Deps, principal: Principal, contact: str, page: PageParams) -> dict[str, Any]:
@@ -433,6 +446,9 @@ async def update_entry(deps: Deps, principal: Principal, entry_id: str, patch: E
         for field in ("note", "occurred_on", "due_at"):
             if field in sent:
                 changes[field] = getattr(patch, field)
+        new_key = (changes.get("contact_key", row["contact_key"]), changes.get("currency", row["currency"]))
+        if new_key != (row["contact_key"], row["currency"]):
+            await repository.lock_totals(conn, principal.uid, [(row["contact_key"], row["currency"]), new_key])
         updated = await repository.update_entry(conn, eid, changes)
         if "counterparty_name" in changes:
             await repository.rename_settlements(conn, eid, updated["counterparty_name"], updated["contact_key"])
