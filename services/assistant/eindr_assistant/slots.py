@@ -59,6 +59,12 @@ def normalize_numbers(text: str, lang: str) -> str:
                 rf"(?<!\w)(?P<n>{words})(?P<unit> (?:{unit}))(?!\w)",
                 lambda m: small[m.group("n").lower()] + m.group("unit"), text, flags=re.IGNORECASE,
             )
+    if lang in _NUMBER_WORDS:
+        table = _NUMBER_WORDS[lang]
+        words = "|".join(sorted(table, key=len, reverse=True))
+        # Only as a count or an hour: "दो" and "دو" are also "give" ("याद दिला दो").
+        units = _NUMBER_UNITS[lang]
+        text = re.sub(rf"(?<!\w)({words}) (?=(?:{units})(?!\w))", lambda m: table[m.group(1)] + " ", text)
     # Hindi/Urdu digits and Arabic-Indic digits → ASCII.
     out = []
     for ch in text:
@@ -77,6 +83,16 @@ def normalize_numbers(text: str, lang: str) -> str:
     return text
 
 
+_NUMBER_WORDS = {
+    "hi": {"एक": "1", "दो": "2", "तीन": "3", "चार": "4", "पांच": "5", "पाँच": "5", "छह": "6", "छः": "6", "सात": "7",
+           "आठ": "8", "नौ": "9", "दस": "10", "ग्यारह": "11", "बारह": "12", "बीस": "20", "तीस": "30", "पचास": "50", "सौ": "100"},
+    "ur": {"ایک": "1", "دو": "2", "تین": "3", "چار": "4", "پانچ": "5", "چھ": "6", "سات": "7", "آٹھ": "8", "نو": "9",
+           "دس": "10", "گیارہ": "11", "بارہ": "12", "بیس": "20", "تیس": "30", "پچاس": "50", "سو": "100"},
+}
+_NUMBER_UNITS = {
+    "hi": "बजे|मिनट|घंटे|घंटा|दिन|हफ्ते|रुपये|रुपए|रुपया|डॉलर|यूरो",
+    "ur": "بجے|منٹ|گھنٹے|گھنٹہ|دن|ہفتے|روپے|روپیہ|ڈالر|یورو",
+}
 _SMALL = {
     "en": {"one": "1", "two": "2", "three": "3"},
     "es": {"una": "1", "uno": "1", "dos": "2", "tres": "3"},
@@ -143,7 +159,7 @@ LEXICONS: dict[str, Lexicon] = {
         units=_UNITS_EN,
         relative=r"\b(?:in|within|after) (?P<n>\d+|an?|one|half an?|a couple of) (?P<unit>minutes?|mins?|hours?|hrs?|days?|weeks?)(?: from now)?\b",
         clock=[
-            r"\b(?:at |by |around |for )?(?P<h>\d{1,2})(?::(?P<m>\d{2}))? ?(?P<ampm>a\.?m\.?|p\.?m\.?|o'?clock)(?![a-z])",
+            r"\b(?:at |by |around |for )?(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))? ?(?P<ampm>a\.?m\.?|p\.?m\.?|o'?clock)(?![a-z])",
             r"\b(?:at|by|around|for) (?P<h>\d{1,2})(?::(?P<m>\d{2}))?\b",
             r"\b(?P<h>\d{1,2}):(?P<m>\d{2})\b",
             r"\b(?:at )?half past (?P<h>\d{1,2})\b(?P<half>)",
@@ -525,9 +541,16 @@ def parse_when(text: str, *, lang: str, timezone: str, now: datetime) -> When | 
                 first_day = _dom_date(today, int(mm.group("dom")))
                 take(mm)
 
-    # Relative offset: "in 20 minutes".
+    # Relative offset: "in 20 minutes" (and Whisper's "and 20 minutes ..." for a leading "in").
     offset: timedelta | None = None
-    for mm in _match_all(lex.relative, t):
+    relative = lex.relative
+    if lang == "en":
+        relative = r"(?:^an?d? (?P<n0>\d+) (?P<unit0>minutes?|hours?)\b)|" + relative
+    for mm in _match_all(relative, t):
+        if mm.groupdict().get("n0"):
+            offset = timedelta(**{_unit(mm.group("unit0"), lex): float(mm.group("n0"))})
+            take(mm)
+            break
         if _taken(spans, *mm.span()):
             continue
         n = _count(mm.group("n"), lex)

@@ -77,6 +77,10 @@ def assistant_env(*, intent: str, stt: str, tts: str, users: str, reminders: str
         "EINDR_CHAT_URL": "http://127.0.0.1:9",
         "EINDR_USERS_URL": users, "EINDR_REMINDERS_URL": reminders, "EINDR_LEDGER_URL": ledger, "EINDR_NOTES_URL": notes,
         "EINDR_FRIENDS_URL": "", "EINDR_CALENDAR_URL": "", "EINDR_HISTORY_URL": "",
+        # Generous deadlines: a shared 2-core CI box under load must not turn a slow answer
+        # into a 503 here (the deadline behaviour itself is tested with its own settings).
+        "EINDR_ASSISTANT_BUDGET_S": "90", "EINDR_ASSISTANT_STT_TIMEOUT_S": "60", "EINDR_ASSISTANT_INTENT_TIMEOUT_S": "20",
+        "EINDR_ASSISTANT_TTS_TIMEOUT_S": "30", "EINDR_ASSISTANT_DOMAIN_TIMEOUT_S": "20",
         **extra,
     }
 
@@ -86,6 +90,38 @@ def assistant_svc(start_service, intent_url, stt_url, tts_url, users_svc, remind
     return start_service("assistant", "eindr_assistant.app:create_app", env=assistant_env(
         intent=intent_url, stt=stt_url, tts=tts_url, users=users_svc.url, reminders=reminders_svc.url,
         ledger=ledger_svc.url, notes=notes_svc.url))
+
+
+@pytest.fixture(scope="session")
+def assistant_with(start_service, intent_url, stt_url, tts_url, users_svc, reminders_svc, ledger_svc, notes_svc):
+    """Another assistant process on the same real servers, with some settings changed
+    (a dependency pointed at a closed port, a tighter budget, a higher threshold)."""
+    started: dict[tuple, object] = {}
+
+    def _start(**overrides: str):
+        key = tuple(sorted(overrides.items()))
+        if key not in started:
+            urls = dict(intent=intent_url, stt=stt_url, tts=tts_url, users=users_svc.url, reminders=reminders_svc.url,
+                        ledger=ledger_svc.url, notes=notes_svc.url)
+            env = assistant_env(**urls)
+            env.update(overrides)
+            started[key] = start_service("assistant", "eindr_assistant.app:create_app", env=env)
+        return started[key]
+
+    return _start
+
+
+DEAD_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+
+
+@pytest.fixture(scope="session")
+def dead_url() -> str:
+    return DEAD_URL
+
+
+@pytest.fixture(scope="session")
+def silence() -> bytes:
+    return silence_wav(2.0)
 
 
 @pytest.fixture(scope="session")
@@ -148,6 +184,16 @@ def reminders_of(reminders_svc, client) -> Callable[..., list[dict]]:
 def ledger_of(ledger_svc, client) -> Callable[[str], list[dict]]:
     def _list(uid: str) -> list[dict]:
         r = client.get(ledger_svc.url + "/v1/ledger/entries", params={"limit": 100}, headers=auth_headers(uid, "ledger"))
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    return _list
+
+
+@pytest.fixture
+def notes_of(notes_svc, client) -> Callable[[str], list[dict]]:
+    def _list(uid: str) -> list[dict]:
+        r = client.get(notes_svc.url + "/v1/notes", params={"limit": 100}, headers=auth_headers(uid, "notes"))
         assert r.status_code == 200, r.text
         return r.json()["items"]
 
