@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 from deploy_helpers import ROOT, build, deployments, generator
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+# One xdist worker builds the overlays once (make test runs -n 2 --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("deploy-manifests")
 
 
 def workflow() -> dict:

@@ -25,6 +25,9 @@ from deploy_helpers import (
     metric_names,
 )
 
+# One xdist worker builds the overlays once (make test runs -n 2 --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("deploy-manifests")
+
 K8S_VERSION = "1.30.0"  # the oldest minor we support; the preStop sleep action needs >= 1.30
 K8S_LATEST = kubernetes_validate.utils.latest_version()  # and the newest the package knows
 OVERLAYS = ["dev", "prod"]

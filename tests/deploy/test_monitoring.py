@@ -31,6 +31,9 @@ PROMQL_WORDS = {
 }
 DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
 
+# One xdist worker builds the overlays once (make test runs -n 2 --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("deploy-manifests")
+
 
 def promtool() -> str:
     path = shutil.which("promtool")

@@ -30,6 +30,8 @@ SECRET = "sandbox-internal-token-secret-0123456789abcdef"
 # Every component of the dev overlay (what staging runs), workers and inference included.
 CASES = [c.name for c in generator().present()]
 SANDBOX_UID = 10001
+# All components start once, in one xdist worker (make test runs -n 2 --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("deploy-sandbox")
 FERNET_KEY = "c2FuZGJveC1jYWxlbmRhci1rZXktMDEyMzQ1Njc4OWE="  # urlsafe base64 of 32 bytes
 
 
