@@ -438,3 +438,19 @@ def test_fcm_credentials_are_mounted_only_where_push_is_on():
         assert [d["secretKey"] for d in external["eindr-reminders-fcm"]["spec"]["data"]] == ["credentials.json"]
         dev_env = {e["name"] for e in dev[n]["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert "EINDR_FCM_CREDENTIALS_FILE" not in dev_env
+
+
+def test_every_component_reports_its_release_and_environment_to_sentry():
+    # sentry-sdk takes the release from SENTRY_RELEASE; eindr_common passes EINDR_ENV as the
+    # environment. CI sets eindr-release to the deployed commit (test_ci).
+    for overlay, env_name in (("dev", "test"), ("prod", "production")):
+        docs = build(overlay)
+        maps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+        for dep in deployments(docs):
+            c = dep["spec"]["template"]["spec"]["containers"][0]
+            env = {e["name"]: e for e in c["env"]}
+            release = env["SENTRY_RELEASE"]["valueFrom"]["configMapKeyRef"]
+            assert release["name"].startswith("eindr-release") and release["key"] in maps[release["name"]]
+            common = c["envFrom"][0]["configMapRef"]["name"]
+            assert maps[common]["EINDR_ENV"] == env_name, (overlay, dep["metadata"]["name"])
+            assert env["EINDR_SENTRY_DSN"]["valueFrom"]["secretKeyRef"]["name"] == "eindr-sentry"
