@@ -177,3 +177,27 @@ def test_block_ends_everything_and_keeps_the_blocked_out(friends, befriend):
     assert a.delete(f"/v1/friends/blocks/{b.uid}").status_code == 204
     assert a.get("/v1/friends").json()["items"] == []
     assert b.post("/v1/friends/invites", json={"user_id": a.uid}).status_code == 201
+
+
+def test_friend_list_pages_and_idempotent_invite(friends, befriend):
+    from eindr_common.testing import new_uid
+
+    me = friends()
+    others = [friends() for _ in range(5)]
+    for o in others:
+        befriend(me.uid, o.uid)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = me.get("/v1/friends", params=params).json()
+        seen += [f["user_id"] for f in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(o.uid for o in others)
+    target = friends()
+    h = {"Idempotency-Key": "inv-" + new_uid()}
+    a = me.post("/v1/friends/invites", json={"user_id": target.uid}, headers=h)
+    b = me.post("/v1/friends/invites", json={"user_id": target.uid}, headers=h)
+    assert a.status_code == b.status_code == 201 and a.json()["id"] == b.json()["id"]
+    assert len(target.get("/v1/friends/invites").json()["items"]) == 1

@@ -190,3 +190,20 @@ def test_settle_honours_idempotency_key(ledger, new_entry, db):
     assert me.get(f"/v1/ledger/entries/{e['id']}").json()["remaining_amount"] == "6.00"
     other = me.post(f"/v1/ledger/entries/{e['id']}/settle", json={"amount": "1"}, headers=h)
     assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
+
+
+def test_contact_history_pages_and_names_with_slashes(ledger, new_entry):
+    me = ledger()
+    ids = {new_entry(me, counterparty_name="A/B Shop", amount=str(i + 1), occurred_on=f"2026-04-0{i + 1}")["id"] for i in range(5)}
+    first = me.get("/v1/ledger/balances/name:a/b shop", params={"limit": 2})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["totals"] == [{"currency": "USD", "net_amount": "15.00", "direction": "they_owe_me"}]
+    assert body["counterparty"] == {"user_id": None, "name": "A/B Shop"}
+    seen = [e["id"] for e in body["history"]]
+    cursor = body["next_cursor"]
+    while cursor:
+        page = me.get("/v1/ledger/balances/name:a/b shop", params={"limit": 2, "cursor": cursor}).json()
+        seen += [e["id"] for e in page["history"]]
+        cursor = page["next_cursor"]
+    assert len(seen) == 5 and set(seen) == ids
