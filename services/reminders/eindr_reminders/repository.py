@@ -271,31 +271,38 @@ async def release_leases(conn: asyncpg.Connection, worker: str) -> None:
 
 
 async def lock_for_fire(conn: asyncpg.Connection, reminder_id: uuid.UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT * FROM {T} WHERE id = $1 FOR UPDATE", reminder_id)
-
-
-async def next_seq(conn: asyncpg.Connection, uid: str) -> int:
-    """Per-user delivery sequence. The row lock is held until commit, so a user's sequence
-    numbers become visible in order and without gaps: the SSE ``id`` can resume exactly."""
-    return await conn.fetchval(
-        "INSERT INTO reminders.user_sequences (uid, seq) VALUES ($1, 1) "
-        "ON CONFLICT (uid) DO UPDATE SET seq = reminders.user_sequences.seq + 1 RETURNING seq",
-        uid,
+    """Lock the reminder and tell whether its pending (occurrence, offset) was delivered."""
+    return await conn.fetchrow(
+        f"""
+        SELECT r.*, EXISTS (
+            SELECT 1 FROM reminders.deliveries d
+            WHERE d.reminder_id = r.id AND d.occurrence_at = r.next_occurrence_at AND d.offset_s = r.next_offset_s
+        ) AS already_delivered
+        FROM {T} r WHERE r.id = $1 FOR UPDATE OF r
+        """,
+        reminder_id,
     )
 
 
-async def insert_delivery(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record | None:
+async def insert_delivery(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
+    """Take the user's next sequence number and write the delivery, in one statement.
+
+    The sequence row lock is held until commit, so a user's sequence numbers become visible
+    in order and without gaps: the SSE ``id`` can resume exactly. The unique
+    (reminder, occurrence, offset) key is the last line of defence against a double fire."""
     return await conn.fetchrow(
         """
+        WITH s AS (
+            INSERT INTO reminders.user_sequences (uid, seq) VALUES ($2, 1)
+            ON CONFLICT (uid) DO UPDATE SET seq = reminders.user_sequences.seq + 1 RETURNING seq
+        )
         INSERT INTO reminders.deliveries
             (id, uid, seq, reminder_id, occurrence_at, offset_s, fire_at, title, priority, channels, push_pending, worker)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-        ON CONFLICT (reminder_id, occurrence_at, offset_s) DO NOTHING
+        SELECT $1, $2, s.seq, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM s
         RETURNING *
         """,
         row["id"],
         row["uid"],
-        row["seq"],
         row["reminder_id"],
         row["occurrence_at"],
         row["offset_s"],
@@ -319,14 +326,19 @@ async def advance(
     next_fire_at: datetime | None,
     fired: tuple[datetime, datetime] | None,
     held: bool = False,
+    keep_lease: tuple[str, float] | None = None,
 ) -> None:
+    """Move the reminder to its next fire; the lease is dropped (any worker claims the next
+    fire) unless ``keep_lease`` = (worker, seconds) keeps it with the worker that fired."""
     await conn.execute(
         f"""
         UPDATE {T} SET status = $2, due_at = $3, next_occurrence_at = $4, next_offset_s = $5, next_fire_at = $6,
             held_for_quiet_hours = $7,
             last_occurrence_at = coalesce($8, last_occurrence_at), last_fired_at = coalesce($9, last_fired_at),
             fired_count = fired_count + (CASE WHEN $8::timestamptz IS NULL THEN 0 ELSE 1 END),
-            version = version + 1, lease_owner = NULL, lease_until = NULL, updated_at = now()
+            version = version + 1, lease_owner = $10,
+            lease_until = CASE WHEN $10::text IS NULL THEN NULL ELSE now() + make_interval(secs => $11) END,
+            updated_at = now()
         WHERE id = $1
         """,
         reminder_id,
@@ -338,6 +350,8 @@ async def advance(
         held,
         fired[0] if fired else None,
         fired[1] if fired else None,
+        keep_lease[0] if keep_lease else None,
+        float(keep_lease[1]) if keep_lease else 0.0,
     )
 
 

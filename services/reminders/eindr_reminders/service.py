@@ -749,25 +749,17 @@ async def fire(
                     held=True,
                 )
                 return FireOutcome("held", next_fire_at=hold, reminder=row)
-        exists = await conn.fetchval(
-            "SELECT 1 FROM reminders.deliveries WHERE reminder_id = $1 AND occurrence_at = $2 AND offset_s = $3",
-            reminder_id,
-            occ,
-            offset,
-        )
         delivery = None
-        if not exists:
+        if not row["already_delivered"]:
             channels = {"sse": "published"}
             wants_push = "push" in prefs.notification_channels
             if wants_push:
                 channels["push"] = "pending" if push_enabled else "not_configured"
-            seq = await repo.next_seq(conn, row["uid"])
             delivery = await repo.insert_delivery(
                 conn,
                 {
                     "id": uuid.uuid4(),
                     "uid": row["uid"],
-                    "seq": seq,
                     "reminder_id": reminder_id,
                     "occurrence_at": occ,
                     "offset_s": offset,
@@ -797,6 +789,8 @@ async def fire(
                 fired=(occ, now),
             )
             return FireOutcome("delivered" if delivery else "duplicate", delivery, reminder=row)
+        # The next fire is inside our window: keep it instead of waiting for the next claim.
+        keep = keep_lease_s is not None and nxt[2] <= now + timedelta(seconds=window_s)
         await repo.advance(
             conn,
             reminder_id,
@@ -806,15 +800,9 @@ async def fire(
             next_offset_s=nxt[1],
             next_fire_at=nxt[2],
             fired=(occ, now),
+            keep_lease=(worker, keep_lease_s) if keep else None,
         )
-        next_version = row["version"] + 1
-        if keep_lease_s is not None and nxt[2] <= now + timedelta(seconds=window_s):
-            # The next fire is inside our window: keep it instead of waiting for the next claim.
-            await conn.execute(
-                "UPDATE reminders.reminders SET lease_owner = $2, lease_until = now() + make_interval(secs => $3) WHERE id = $1",
-                reminder_id,
-                worker,
-                keep_lease_s,
-            )
-            return FireOutcome("delivered" if delivery else "duplicate", delivery, nxt[2], next_version, reminder=row)
-        return FireOutcome("delivered" if delivery else "duplicate", delivery, reminder=row)
+        result = "delivered" if delivery else "duplicate"
+        if keep:
+            return FireOutcome(result, delivery, nxt[2], row["version"] + 1, reminder=row)
+        return FireOutcome(result, delivery, reminder=row)

@@ -232,3 +232,16 @@ def test_account_deletion_erases_reminders_and_deliveries(api_with_users, users_
         message="erased",
     )
     assert deliveries(db, uid) == []
+
+
+def test_each_alarm_of_an_occurrence_fires_once_in_order(api, worker, db):
+    uid = new_uid()
+    h = headers_for(uid)
+    rid = api.post("/v1/reminders", json={"title": "leave", "due_at": at(5), "alarms": ["-3s", 0]}, headers=h).json()["id"]
+    wait_for(lambda: len(deliveries(db, uid)) >= 2, 30, message="both alarms")
+    time.sleep(1.5)
+    rows = deliveries(db, uid)
+    assert [(str(r[0]), r[2], r[3]) for r in rows] == [(rid, -3, 1), (rid, 0, 2)]
+    assert rows[0][1] == rows[1][1]  # one occurrence, two alarms
+    r = api.get(f"/v1/reminders/{rid}", headers=h).json()
+    assert r["status"] == "fired" and r["fired_count"] == 2
