@@ -5,6 +5,9 @@ deploy pins every image of the dev overlay."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,8 +19,22 @@ WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 pytestmark = pytest.mark.xdist_group("deploy-manifests")
 
 
+def check_jsonschema(*args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    assert exe.exists(), "check-jsonschema is missing: add check-jsonschema to requirements-dev.txt"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
 def workflow() -> dict:
     return yaml.safe_load(WORKFLOW.read_text())
+
+
+def test_workflow_matches_the_github_actions_schema():
+    # check-jsonschema's vendored SchemaStore schema for workflows (offline), plus its rule
+    # that every job sets timeout-minutes (a hung job otherwise holds a runner for 6 h).
+    for schema in ("vendor.github-workflows", "custom.github-workflows-require-timeout"):
+        proc = check_jsonschema("--builtin-schema", schema, str(WORKFLOW))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_workflow_has_the_pipeline_stages_in_order():

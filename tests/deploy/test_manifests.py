@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 import kubernetes_validate
 import kubernetes_validate.utils
@@ -211,6 +213,12 @@ def test_docker_compose_file_is_valid():
     proc = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
+    # And against the Compose Specification's JSON schema (check-jsonschema's vendored copy).
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    assert exe.exists(), "check-jsonschema is missing: add check-jsonschema to requirements-dev.txt"
+    proc = subprocess.run([str(exe), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_services_are_wired_to_what_their_settings_call():

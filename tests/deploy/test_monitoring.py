@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -284,6 +285,10 @@ def test_compose_snippet_merges_into_a_valid_compose_file_with_the_same_componen
                                                                             "EINDR_FRIENDS_HASH_PEPPER": "x" * 32,
                                                                             "EINDR_CALENDAR_ENCRYPTION_KEYS": "k"})
     assert proc.returncode == 0, proc.stderr
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    proc = subprocess.run([str(exe), "--builtin-schema", "vendor.compose-spec", str(merged)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     services = yaml.safe_load(merged.read_text())["services"]
     built = {n for n, s in services.items() if "build" in s}
     assert built == {d["metadata"]["name"] for d in deployments(build("base"))}
