@@ -184,7 +184,7 @@ T: dict[str, dict[str, str]] = {
         "ur": "معاف کیجیے، میں ابھی اس میں مدد نہیں کر سکتا۔", "hi": "माफ़ कीजिए, मैं अभी इसमें मदद नहीं कर सकता।",
     },
     "not_yet": {
-        "en": "Sorry, I can't do {what} yet.", "es": "Lo siento, todavía no puedo {what}.", "de": "Tut mir leid, {what} kann ich noch nicht.",
+        "en": "Sorry, I can't {what} yet.", "es": "Lo siento, todavía no puedo {what}.", "de": "Tut mir leid, {what} kann ich noch nicht.",
         "fr": "Désolé, je ne sais pas encore {what}.", "ur": "معاف کیجیے، میں ابھی {what} نہیں کر سکتا۔", "hi": "माफ़ कीजिए, मैं अभी {what} नहीं कर सकता।",
     },
     "unavailable": {
