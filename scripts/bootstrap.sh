@@ -21,6 +21,9 @@ command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+# Deploy tests: promtool checks alert rules, bwrap runs each component like its pod.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v bwrap >/dev/null 2>&1 || need+=(bubblewrap)
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""
@@ -67,4 +70,6 @@ if [ ! -x tools/firebase-emulator/node_modules/.bin/firebase ] || [ tools/fireba
   echo "==> installing the Firebase Auth Emulator (npm ci)"
   (cd tools/firebase-emulator && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+command -v kustomize >/dev/null 2>&1 || command -v kubectl >/dev/null 2>&1 \
+  || echo "!! tests/deploy need kustomize >= 4 or kubectl >= 1.21 (kubectl kustomize); install one of them"
 echo "==> environment ready ($VENV)"
