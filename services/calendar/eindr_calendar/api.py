@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, Response
-
 from eindr_common.db import DbConn
-from eindr_common.identity import CurrentUser
 from eindr_common.idempotency import IdempotencyKey
+from eindr_common.identity import CurrentUser
 from eindr_common.pagination import Pagination
+from fastapi import APIRouter, Request, Response
 
 from . import service
 from .schemas import (
-    CalDAVConnect, CalendarOut, CalendarPatch, ConflictPage, ConnectionOut, ConnectionPage, ConnectionPatch, GoogleCallback,
-    GoogleConnectStarted, RunOut, RunPage,
+    CalDAVConnect,
+    CalendarOut,
+    CalendarPatch,
+    ConflictPage,
+    ConnectionOut,
+    ConnectionPage,
+    ConnectionPatch,
+    GoogleCallback,
+    GoogleConnectStarted,
+    RunOut,
+    RunPage,
 )
 
 router = APIRouter(prefix="/v1/calendar", tags=["calendar"])

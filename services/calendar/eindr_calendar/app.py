@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
-
 from eindr_common.app import build_app
+from fastapi import FastAPI
 
 from . import api, service
 from .clients import RemindersClient
@@ -42,4 +41,4 @@ def create_app(settings: CalendarSettings | None = None) -> FastAPI:
     return app
 
 
-__all__ = ["create_app", "asyncio"]
+__all__ = ["asyncio", "create_app"]

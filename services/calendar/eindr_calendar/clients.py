@@ -68,4 +68,4 @@ class RemindersClient:
                 raise
 
 
-__all__ = ["RemindersClient", "NotFound"]
+__all__ = ["NotFound", "RemindersClient"]

@@ -16,6 +16,10 @@ import sys
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
+class SecretUnreadable(RuntimeError):
+    """A stored secret cannot be decrypted with any configured key (a key was dropped too early)."""
+
+
 class Crypto:
     def __init__(self, keys: list[str]) -> None:
         if not keys:
@@ -33,7 +37,7 @@ class Crypto:
         try:
             return self._fernet.decrypt(bytes(token)).decode()
         except InvalidToken as exc:
-            raise RuntimeError("a stored secret cannot be decrypted with the configured keys") from exc
+            raise SecretUnreadable("a stored secret cannot be decrypted with the configured keys") from exc
 
     def rotate(self, token: bytes) -> bytes:
         return self._fernet.rotate(bytes(token))
@@ -42,14 +46,15 @@ class Crypto:
 SECRET_COLUMNS = (("connections", "id", ("secret_enc", "access_token_enc")),)
 
 
-async def rotate_all(database_url: str, crypto: Crypto) -> int:
+async def rotate_all(database_url: str, crypto: Crypto, user_id: str | None = None) -> int:
     import asyncpg
 
     conn = await asyncpg.connect(database_url)
     changed = 0
     try:
         for table, key, columns in SECRET_COLUMNS:
-            rows = await conn.fetch(f"SELECT {key}, {', '.join(columns)} FROM calendar.{table}")
+            where, args = ("WHERE user_id = $1", [user_id]) if user_id else ("", [])
+            rows = await conn.fetch(f"SELECT {key}, {', '.join(columns)} FROM calendar.{table} {where}", *args)
             for row in rows:
                 values = [crypto.rotate(row[c]) if row[c] is not None else None for c in columns]
                 sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(columns))
@@ -67,11 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     if args[:1] == ["generate"]:
         print(Fernet.generate_key().decode())
         return
-    if args[:1] != ["rotate"]:
-        print("usage: python -m eindr_calendar.crypto rotate|generate", file=sys.stderr)
+    if args[:1] != ["rotate"] or len(args) not in (1, 3) or (len(args) == 3 and args[1] != "--user"):
+        print("usage: python -m eindr_calendar.crypto generate | rotate [--user UID]", file=sys.stderr)
         raise SystemExit(2)
     settings = CalendarSettings()
-    n = asyncio.run(rotate_all(settings.database_url, Crypto(settings.encryption_keys)))
+    n = asyncio.run(rotate_all(settings.database_url, Crypto(settings.encryption_keys), args[2] if len(args) == 3 else None))
     print(f"re-encrypted {n} rows with the first key")
 
 

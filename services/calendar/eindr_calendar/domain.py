@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,7 +59,7 @@ def _iso(value: datetime | date | None) -> str | None:
 
 def fingerprint(ev: EventData) -> str:
     """What a user would see change: equal fingerprints mean nothing to sync."""
-    start = ev.start.astimezone(timezone.utc) if ev.start is not None else None
+    start = ev.start.astimezone(UTC) if ev.start is not None else None
     body = {
         "s": ev.summary.strip(),
         "d": (ev.description or "").strip() or None,
@@ -120,7 +120,7 @@ def reminder_uid(reminder_id: str) -> str:
 def _parse_dt(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return datetime.fromisoformat(str(value))
 
 
 def reminder_to_event(reminder: dict[str, Any], *, uid: str | None = None) -> EventData:
@@ -135,7 +135,7 @@ def reminder_to_event(reminder: dict[str, Any], *, uid: str | None = None) -> Ev
     ev.description = reminder.get("notes") or None
     if tz_mode == "fixed" or local_due is None:
         due = _parse_dt(reminder.get("due_at"))
-        ev.start = due.astimezone(timezone.utc) if due else None
+        ev.start = due.astimezone(UTC) if due else None
         ev.exdates = [_to_utc_naive(_parse_dt(x), zone) for x in reminder.get("exdates") or []]
     else:
         ev.local_start = local_due
@@ -159,7 +159,7 @@ def _naive(value: datetime, zone: str) -> datetime:
 def _to_utc_naive(value: datetime, zone: str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(zone))
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def reminder_is_live(reminder: dict[str, Any]) -> bool:
@@ -189,7 +189,7 @@ def event_instant(ev: EventData) -> datetime | None:
     if ev.local_start is None:
         return None
     local = ev.local_start
-    zone = _zone(ev.tzid) or timezone.utc
+    zone = _zone(ev.tzid) or UTC
     return local.replace(tzinfo=zone)
 
 
@@ -214,7 +214,7 @@ def event_to_reminder_fields(ev: EventData, *, include_alarms: bool = True) -> d
     }
     if ev.start is not None:
         body.update(due_at=ev.start.isoformat(), local_due=None, timezone=None)
-        body["exdates"] = [x.replace(tzinfo=timezone.utc).isoformat() for x in ev.exdates]
+        body["exdates"] = [x.replace(tzinfo=UTC).isoformat() for x in ev.exdates]
     else:
         local = ev.local_start
         zone = ev.tzid if _zone(ev.tzid) else None

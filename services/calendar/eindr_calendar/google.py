@@ -15,7 +15,7 @@ import json
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,7 +27,13 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from .domain import GOOGLE_PRIVATE_KEY, GOOGLE_STATUS_KEY, EventData, all_day_start, normalize_rrule
+from .domain import (
+    GOOGLE_PRIVATE_KEY,
+    GOOGLE_STATUS_KEY,
+    EventData,
+    all_day_start,
+    normalize_rrule,
+)
 from .settings import CalendarSettings
 
 
@@ -114,7 +120,7 @@ async def exchange_code(settings: CalendarSettings, code: str, verifier: str) ->
     return Tokens(
         access_token=body["access_token"],
         refresh_token=body.get("refresh_token"),
-        expires_at=datetime.now(timezone.utc) + timedelta(seconds=int(body.get("expires_in") or 3600)),
+        expires_at=datetime.now(UTC) + timedelta(seconds=int(body.get("expires_in") or 3600)),
         scope=body.get("scope"),
     )
 
@@ -138,7 +144,7 @@ class GoogleCalendar:
 
     def __init__(self, settings: CalendarSettings, *, access_token: str | None, refresh_token: str,
                  expires_at: datetime | None) -> None:
-        expiry = expires_at.astimezone(timezone.utc).replace(tzinfo=None) if expires_at else None
+        expiry = expires_at.astimezone(UTC).replace(tzinfo=None) if expires_at else None
         self.credentials = Credentials(
             token=access_token,
             refresh_token=refresh_token,
@@ -162,7 +168,7 @@ class GoogleCalendar:
     def ensure_fresh(self, within: timedelta = timedelta(minutes=5)) -> bool:
         """Refresh the access token if it expires soon; True when it was refreshed."""
         c = self.credentials
-        if c.token and c.expiry and c.expiry - datetime.utcnow() > within:
+        if c.token and c.expiry and c.expiry - datetime.now(UTC).replace(tzinfo=None) > within:
             return False
         self._refresh()
         return True
@@ -181,7 +187,7 @@ class GoogleCalendar:
     @property
     def token_state(self) -> tuple[str | None, datetime | None, str | None]:
         c = self.credentials
-        exp = c.expiry.replace(tzinfo=timezone.utc) if c.expiry else None
+        exp = c.expiry.replace(tzinfo=UTC) if c.expiry else None
         return c.token, exp, c.refresh_token
 
     def _execute(self, request, *, etag: str | None = None) -> Any:
@@ -265,7 +271,7 @@ class GoogleCalendar:
 # ---------------------------------------------------------------- event JSON <-> EventData
 
 def _parse_rfc3339(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return datetime.fromisoformat(value)
 
 
 def parse_event(item: dict[str, Any]) -> EventData:
@@ -293,7 +299,7 @@ def parse_event(item: dict[str, Any]) -> EventData:
             ev.local_start = at.astimezone(ZoneInfo(zone)).replace(tzinfo=None) if at.tzinfo else at
             ev.tzid = zone
         else:
-            ev.start = at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
+            ev.start = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
     else:
         raise ValueError("event without start")
     for line in item.get("recurrence") or []:
@@ -326,7 +332,7 @@ def _fmt_local(dt: datetime) -> str:
 def event_body(ev: EventData, *, event_minutes: int = 15) -> dict[str, Any]:
     body: dict[str, Any] = {"summary": ev.summary, "description": ev.description or ""}
     if ev.start is not None:
-        start = ev.start.astimezone(timezone.utc)
+        start = ev.start.astimezone(UTC)
         body["start"] = {"dateTime": start.isoformat().replace("+00:00", "Z"), "timeZone": "UTC"}
         body["end"] = {"dateTime": (start + timedelta(minutes=event_minutes)).isoformat().replace("+00:00", "Z"), "timeZone": "UTC"}
         ex = [f"EXDATE:{_fmt_local(x)}Z" for x in ev.exdates]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import icalendar
 
-from .domain import EINDR_PROP, EINDR_STATUS_PROP, EventData, all_day_start, normalize_rrule
+from .domain import (
+    EINDR_PROP,
+    EINDR_STATUS_PROP,
+    EventData,
+    all_day_start,
+    normalize_rrule,
+)
 
 
 class MalformedEvent(ValueError):
@@ -20,7 +26,7 @@ def _naive_in(value: datetime, tzid: str | None) -> tuple[datetime | None, datet
     key = getattr(value.tzinfo, "key", None) or tzid
     if key and key.upper() not in ("UTC", "Z", "ETC/UTC"):
         return None, value.replace(tzinfo=None), key
-    return value.astimezone(timezone.utc), None, None
+    return value.astimezone(UTC), None, None
 
 
 def parse_calendar(text: str | bytes) -> list[EventData]:
@@ -68,9 +74,9 @@ def _event(comp: icalendar.Event) -> EventData:
             value = item.dt
             if isinstance(value, datetime):
                 if ev.start is not None:
-                    ev.exdates.append(value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value)
+                    ev.exdates.append(value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value)
                 else:
-                    ev.exdates.append(_naive_in(value, tzid)[1] or value.astimezone(timezone.utc).replace(tzinfo=None))
+                    ev.exdates.append(_naive_in(value, tzid)[1] or value.astimezone(UTC).replace(tzinfo=None))
             elif isinstance(value, date):
                 ev.exdates.append(datetime.combine(value, (ev.local_start or datetime.min).time()))
     for alarm in comp.walk("VALARM"):
@@ -83,7 +89,7 @@ def _event(comp: icalendar.Event) -> EventData:
             if str(trigger.params.get("RELATED", "START")).upper() == "START":
                 ev.alarms.append(int(value.total_seconds()))
         elif isinstance(value, datetime):
-            start = ev.start or (ev.local_start.replace(tzinfo=timezone.utc) if ev.local_start else None)
+            start = ev.start or (ev.local_start.replace(tzinfo=UTC) if ev.local_start else None)
             if start is not None and value.tzinfo is not None and ev.start is not None:
                 ev.alarms.append(int((value - start).total_seconds()))
     rid = comp.get(EINDR_PROP)
@@ -97,7 +103,7 @@ def _event(comp: icalendar.Event) -> EventData:
             except (ValueError, KeyError):
                 continue
             if isinstance(value, datetime):
-                ev.modified_at = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+                ev.modified_at = value if value.tzinfo else value.replace(tzinfo=UTC)
                 break
     return ev
 
@@ -110,21 +116,21 @@ def _as_list(value):
 
 def build_calendar(ev: EventData, *, event_minutes: int = 15, now: datetime | None = None) -> str:
     """The VCALENDAR Eindr PUTs for a reminder."""
-    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
     cal = icalendar.Calendar()
     cal.add("PRODID", "-//Eindr//Calendar sync//EN")
     cal.add("VERSION", "2.0")
     vev = icalendar.Event()
     vev.add("UID", ev.uid)
     vev.add("DTSTAMP", now)
-    modified = (ev.modified_at or now).astimezone(timezone.utc).replace(microsecond=0)
+    modified = (ev.modified_at or now).astimezone(UTC).replace(microsecond=0)
     vev.add("LAST-MODIFIED", modified)
     vev.add("SUMMARY", ev.summary)
     if ev.description:
         vev.add("DESCRIPTION", ev.description)
     if ev.start is not None:
-        vev.add("DTSTART", ev.start.astimezone(timezone.utc))
-        exdates = [x.replace(tzinfo=timezone.utc) for x in ev.exdates]
+        vev.add("DTSTART", ev.start.astimezone(UTC))
+        exdates = [x.replace(tzinfo=UTC) for x in ev.exdates]
     elif ev.tzid:
         from zoneinfo import ZoneInfo
 
@@ -153,6 +159,6 @@ def build_calendar(ev: EventData, *, event_minutes: int = 15, now: datetime | No
     if ev.tzid and ev.start is None:
         try:
             cal.add_missing_timezones()
-        except Exception:  # a VTIMEZONE is a courtesy (servers accept TZID alone)
+        except Exception:  # noqa: BLE001, S110 (a VTIMEZONE is a courtesy: servers accept TZID alone)
             pass
     return cal.to_ical().decode()

@@ -313,3 +313,10 @@ async def erase_user(conn: asyncpg.Connection, user_id: str) -> None:
 
 async def update_link_etag(conn: asyncpg.Connection, link_id: uuid.UUID, etag: str | None, href: str | None) -> None:
     await conn.execute("UPDATE calendar.links SET etag = $2, href = COALESCE($3, href), synced_at = now() WHERE id = $1", link_id, etag, href)
+
+
+async def retry_claim_soon(conn: asyncpg.Connection, connection_id: uuid.UUID, after_s: float = 2.0) -> None:
+    await conn.execute(
+        "UPDATE calendar.connections SET lease_until = now() + make_interval(secs => $2), requested_at = now() WHERE id = $1",
+        connection_id, after_s,
+    )

@@ -23,26 +23,30 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import asyncpg
 import redis.asyncio as aioredis
-from prometheus_client import Counter, Histogram
-
-from eindr_common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from eindr_common.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from eindr_common.http_client import UpstreamError
 from eindr_common.identity import Principal
 from eindr_common.pagination import encode_cursor
+from prometheus_client import Counter, Histogram
 
 from . import caldav_sync as cd
-from . import domain
+from . import domain, ical
 from . import google as g
-from . import ical
 from . import repository as repo
 from .clients import RemindersClient
-from .crypto import Crypto
+from .crypto import Crypto, SecretUnreadable
 from .settings import CalendarSettings
 
 log = logging.getLogger("eindr.calendar")
@@ -68,7 +72,7 @@ class Deps:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _invalid(field_name: str, message: str, code: str = "validation_error") -> ValidationFailed:
@@ -327,6 +331,10 @@ async def sync_now(deps: Deps, principal: Principal, connection_id: uuid.UUID) -
     if row["status"] != "active":
         raise Conflict(f"This connection is {row['status']}: {row['last_error'] or 'reconnect it first'}", code=f"connection_{row['status']}")
     run = await run_sync(deps, connection_id, trigger="manual", wait=True)
+    if run is None:  # another run (the worker's) changed its status while we waited for the lock
+        async with deps.pool.acquire() as conn:
+            row = await _get_owned(conn, principal, connection_id)
+        raise Conflict(f"This connection is {row['status']}: {row['last_error'] or 'reconnect it first'}", code=f"connection_{row['status']}")
     return run_view(run)
 
 
@@ -375,7 +383,7 @@ async def wake(redis: aioredis.Redis) -> None:
     try:
         await redis.lpush(WAKE_KEY, "1")
         await redis.ltrim(WAKE_KEY, 0, 99)
-    except Exception:  # the worker polls anyway; a wake-up is only a shortcut
+    except Exception:  # noqa: BLE001 (the worker polls anyway; a wake-up is only a shortcut)
         log.warning("could not wake the sync worker")
 
 
@@ -385,6 +393,23 @@ SKIP_EVENTS = {"reminder.fired", "reminder.delivered"}
 
 
 async def on_reminder_event(deps: Deps, event_type: str, payload: dict[str, Any]) -> None:
+    uid = payload.get("uid") or payload.get("user_id")
+    if event_type == "reminders.bulk_created" and uid:
+        for rid in payload.get("reminder_ids") or []:
+            await on_reminder_event(deps, "reminder.created", {"uid": uid, "reminder_id": rid})
+        return
+    if event_type == "reminders.cancelled" and uid:
+        # cancel-by-filter names no ids: re-check every reminder this user has linked (the
+        # push re-reads each one; the cancelled ones lose their event)
+        async with deps.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch("SELECT DISTINCT connection_id, reminder_id FROM calendar.links WHERE user_id = $1", uid)
+            for row in rows:
+                await repo.enqueue_outbound(conn, row["connection_id"], uid, row["reminder_id"], "upsert")
+            for connection_id in {r["connection_id"] for r in rows}:
+                await repo.request_sync(conn, connection_id)
+        if rows:
+            await wake(deps.redis)
+        return
     if not event_type.startswith("reminder.") or event_type in SKIP_EVENTS:
         return
     reminder = payload.get("reminder") if isinstance(payload.get("reminder"), dict) else None
@@ -516,7 +541,7 @@ class CalDAVRemote(Remote):
                 except ical.MalformedEvent as exc:
                     items.append(RemoteItem(None, f.href, f.etag, None, error=str(exc)))
                     continue
-                except Exception as exc:  # any parser failure skips only this item
+                except Exception as exc:  # noqa: BLE001 (any parser failure skips only this item)
                     items.append(RemoteItem(None, f.href, f.etag, None, error=f"unreadable iCalendar ({type(exc).__name__})"))
                     continue
                 items.append(RemoteItem(ev.uid, f.href, f.etag, ev))
@@ -595,7 +620,7 @@ class GoogleRemote(Remote):
             item = await asyncio.to_thread(lambda: self.api.patch_event(cal["remote_id"], link["remote_uid"], body, etag=link["etag"]))
         else:
             item = await asyncio.to_thread(self.api.insert_event, cal["remote_id"], body)
-        modified = datetime.fromisoformat(item["updated"].replace("Z", "+00:00")) if item.get("updated") else None
+        modified = datetime.fromisoformat(item["updated"]) if item.get("updated") else None
         return str(item["id"]), None, item.get("etag"), modified
 
     async def read(self, cal, link):
@@ -619,10 +644,10 @@ class GoogleRemote(Remote):
                 continue
             channel_id = str(uuid.uuid4())
             token = secrets.token_urlsafe(32)
-            resp = await asyncio.to_thread(lambda: self.api.watch(cal["remote_id"], channel_id=channel_id, token=token,
-                                                                  address=s.calendar_webhook_url, ttl_s=s.calendar_channel_ttl_s))
+            resp = await asyncio.to_thread(self.api.watch, cal["remote_id"], channel_id=channel_id, token=token,
+                                           address=s.calendar_webhook_url, ttl_s=s.calendar_channel_ttl_s)
             exp_ms = resp.get("expiration")
-            expires = (datetime.fromtimestamp(int(exp_ms) / 1000, timezone.utc) if exp_ms
+            expires = (datetime.fromtimestamp(int(exp_ms) / 1000, UTC) if exp_ms
                        else utcnow() + timedelta(seconds=s.calendar_channel_ttl_s))
             async with deps.pool.acquire() as conn:
                 await repo.update_calendar(conn, cal["id"], channel_id=channel_id, channel_token_hash=token_hash(token),
@@ -676,11 +701,17 @@ async def run_sync(deps: Deps, connection_id: uuid.UUID, *, trigger: str, wait: 
     if not await lock.acquire(deps.settings.calendar_sync_timeout_s if wait else 0):
         if wait:
             raise ServiceUnavailable("A sync of this connection is still running", code="sync_busy")
+        # Another run holds it (e.g. a manual sync): release our claim so that this
+        # connection is claimed again shortly, not when the lease would have expired.
+        async with deps.pool.acquire() as conn:
+            await repo.retry_claim_soon(conn, connection_id)
         return None
     try:
         async with deps.pool.acquire() as conn:
             row = await repo.get_connection_secrets(conn, connection_id)
             if row is None or row["status"] != "active":
+                if row is not None:
+                    await repo.update_connection(conn, connection_id, lease_until=None)
                 return None
             run_id = await repo.start_run(conn, connection_id, row["user_id"], trigger)
         started = utcnow()
@@ -702,6 +733,9 @@ async def run_sync(deps: Deps, connection_id: uuid.UUID, *, trigger: str, wait: 
         except cd.CalDAVAuthError:
             ok, status = False, "failed"
             error_text = "The CalDAV server rejected the username or password; update the password (PATCH the connection)"
+        except SecretUnreadable:
+            ok, status = False, "failed"
+            error_text = "The stored credentials cannot be decrypted with the configured keys (EINDR_CALENDAR_ENCRYPTION_KEYS)"
         except g.GrantRevoked as exc:
             ok, status = False, "needs_reauth"
             error_text = f"Google revoked access ({str(exc)[:120]}); connect Google again"
@@ -748,13 +782,23 @@ async def _sync_body(deps: Deps, row: asyncpg.Record, remote: Remote, state: Run
         async with deps.pool.acquire() as conn:
             links = {lk["remote_uid"]: lk for lk in await repo.links_of_calendar(conn, cal["id"])}
         items, deleted, new_state = await remote.pull(cal, links, state)
-        for item in items:
-            try:
-                await _apply_remote(deps, row, remote, cal, item, state)
-            except UpstreamError as exc:
-                state.error("event", f"reminders refused it: {exc.detail}", uid=item.uid, href=item.href)
-        for link in deleted:
-            await _apply_remote_delete(deps, uid, link, state)
+        # Items of one calendar are independent (distinct UIDs): apply them with bounded
+        # concurrency, so a 5,000-event initial sync is not 5,000 sequential round trips.
+        gate = asyncio.Semaphore(deps.settings.calendar_apply_concurrency)
+
+        async def apply(item: RemoteItem, cal: asyncpg.Record = cal, gate: asyncio.Semaphore = gate) -> None:
+            async with gate:
+                try:
+                    await _apply_remote(deps, row, remote, cal, item, state)
+                except UpstreamError as exc:
+                    state.error("event", f"reminders refused it: {exc.detail}", uid=item.uid, href=item.href)
+
+        async def delete(link: asyncpg.Record, gate: asyncio.Semaphore = gate) -> None:
+            async with gate:
+                await _apply_remote_delete(deps, uid, link, state)
+
+        await asyncio.gather(*(apply(i) for i in items))
+        await asyncio.gather(*(delete(lk) for lk in deleted))
         if new_state:
             async with deps.pool.acquire() as conn:
                 await repo.update_calendar(conn, cal["id"], **new_state)

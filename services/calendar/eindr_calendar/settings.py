@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import model_validator
-
 from eindr_common.settings import CommonSettings
+from pydantic import model_validator
 
 _SOURCE_MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
@@ -47,11 +46,12 @@ class CalendarSettings(CommonSettings):
     calendar_worker_metrics_port: int = 9107
     calendar_consumer_name: str | None = None
     calendar_http_timeout_s: float = 20.0
+    calendar_apply_concurrency: int = 8  # changes applied to reminders at once within a run
     calendar_caldav_batch: int = 200  # hrefs per calendar-multiget REPORT
     calendar_event_minutes: int = 15  # length of an event written for a reminder
 
     @model_validator(mode="after")
-    def _refuse_dev_key(self) -> "CalendarSettings":
+    def _refuse_dev_key(self) -> CalendarSettings:
         if self.env == "production" and DEV_ENCRYPTION_KEY in self.encryption_keys:
             raise ValueError("EINDR_CALENDAR_ENCRYPTION_KEYS still holds the development key; set real Fernet keys")
         return self

@@ -23,13 +23,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
 import redis.asyncio as aioredis
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-
 from eindr_common import events
 from eindr_common.db import create_pool
 from eindr_common.migrations import upgrade
 from eindr_common.observability import configure_logging, configure_sentry
 from eindr_common.redis_client import create_redis
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from . import repository as repo
 from . import service
@@ -43,7 +42,7 @@ CONSUMER_GROUP = "calendar"
 
 
 class _Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/metrics":
             body, ctype = generate_latest(), CONTENT_TYPE_LATEST
         elif self.path == "/healthz":
@@ -82,7 +81,7 @@ async def sync_loop(deps: service.Deps, stop: asyncio.Event) -> None:
             await wake_redis.blpop([service.WAKE_KEY], timeout=s.calendar_worker_tick_s)
         except (aioredis.ConnectionError, aioredis.TimeoutError):
             await asyncio.sleep(s.calendar_worker_tick_s)
-        except Exception:
+        except Exception:  # noqa: BLE001 (never let the wake-up wait end the loop)
             await asyncio.sleep(s.calendar_worker_tick_s)
     for task in running:
         task.cancel()

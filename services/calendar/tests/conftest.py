@@ -4,12 +4,10 @@ server, and a local server speaking Google's OAuth + Calendar v3 wire format."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +18,6 @@ import psycopg
 import pytest
 import redis as redis_lib
 from cryptography.fernet import Fernet
-
-from eindr_common.events import stream_name
 from eindr_common.localstack import free_port, python_env, wait_http
 from eindr_common.testing import auth_headers, new_uid
 
@@ -59,7 +55,7 @@ def radicale(eindr_tmp: Path) -> Iterator[Radicale]:
         f"[storage]\nfilesystem_folder = {root / 'collections'}\n[logging]\nlevel = warning\n"
     )
     proc = subprocess.Popen([sys.executable, "-m", "radicale", "--config", str(root / "config")],
-                            stdout=open(eindr_tmp / "radicale.log", "ab"), stderr=subprocess.STDOUT)
+                            stdout=open(eindr_tmp / "radicale.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while True:
@@ -150,11 +146,11 @@ class WorkerProcess:
     metrics_port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> WorkerProcess:
         env = {**self.env, "EINDR_CALENDAR_WORKER_METRICS_PORT": str(self.metrics_port),
                "EINDR_CALENDAR_CONSUMER_NAME": "test-worker"}
         self.proc = subprocess.Popen([sys.executable, "-m", "eindr_calendar.worker"], env=python_env(env),
-                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
         wait_http(f"http://127.0.0.1:{self.metrics_port}/healthz", 60, self.proc)
         return self
 
@@ -226,18 +222,6 @@ def make_user(calendar_svc, reminders_svc) -> Iterator[Callable[[], User]]:
         c.close()
 
 
-@pytest.fixture
-def emit(rds):
-    """Publish a reminder event as the reminders service would (its stream, its event
-    names; payload {uid, id, source})."""
-
-    def _emit(event_type: str, uid: str, reminder: dict) -> None:
-        payload = {"uid": uid, "id": str(reminder["id"]), "source": reminder.get("source")}
-        rds.xadd(stream_name("reminders"), {"id": uuid.uuid4().hex, "type": event_type, "at": time.time(), "payload": json.dumps(payload)})
-
-    return _emit
-
-
 def wait_for(predicate: Callable[[], object], timeout_s: float = 90.0, interval_s: float = 0.2, message: str = "condition"):
     """Poll until ``predicate`` returns something truthy (a deadline, not a timing assertion)."""
     deadline = time.monotonic() + timeout_s
@@ -248,6 +232,11 @@ def wait_for(predicate: Callable[[], object], timeout_s: float = 90.0, interval_
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
         time.sleep(interval_s)
+
+
+@pytest.fixture(scope="session")
+def encryption_key() -> str:
+    return ENCRYPTION_KEY
 
 
 @pytest.fixture(scope="session")

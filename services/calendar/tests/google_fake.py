@@ -17,7 +17,7 @@ import itertools
 import secrets
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate
 from urllib.parse import urlencode
 
@@ -29,7 +29,7 @@ PRIMARY = "owner@example.com"
 
 
 def _now_rfc3339() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _error(code: int, message: str, reason: str = "invalid", status: str | None = None) -> JSONResponse:

@@ -4,12 +4,11 @@ timestamp) wins, and both versions are kept in the conflict log the user can rea
 from __future__ import annotations
 
 import re
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def _future(hours: int = 72) -> datetime:
-    return (datetime.now(timezone.utc) + timedelta(hours=hours)).replace(microsecond=0, second=0)
+    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0, second=0)
 
 
 def _edit_event(ev, summary: str, modified: datetime) -> None:
@@ -19,51 +18,49 @@ def _edit_event(ev, summary: str, modified: datetime) -> None:
     ev.save()
 
 
-def _pushed(user, caldav_connect, dav_user, emit, waiter, title: str):
+def _pushed(user, caldav_connect, dav_user, waiter, title: str):
     conn = caldav_connect(user, dav_user)
     r = user.rem.post("/v1/reminders", json={"title": title, "due_at": _future().isoformat(), "alarms": ["-15m"]})
     assert r.status_code == 201, r.text
-    reminder = r.json()
-    emit("reminder.created", user.uid, reminder)
+    reminder = r.json()  # the reminders service publishes reminder.created; the worker writes the event
     ev = waiter(lambda: next((e for e in dav_user.events() if title in e.data), None), message="event written")
     return conn, reminder, ev
 
 
-def test_calendar_edit_later_than_eindr_edit_wins(make_user, caldav_connect, dav_user, emit, waiter, calendar_worker):
+def test_calendar_edit_later_than_eindr_edit_wins(make_user, caldav_connect, dav_user, waiter, calendar_worker):
     user = make_user()
-    conn, reminder, ev = _pushed(user, caldav_connect, dav_user, emit, waiter, "Book tickets")
-    # Eindr side changes first (its event is not consumed yet) ...
+    conn, reminder, ev = _pushed(user, caldav_connect, dav_user, waiter, "Book tickets")
+    # Both sides change before either is synced. The calendar's own clock stamps its edit
+    # later than Eindr's (LAST-MODIFIED is the source's timestamp, whatever its skew) ...
+    _edit_event(ev, "Book tickets (calendar)", datetime.now(UTC) + timedelta(seconds=30))
+    # ... then Eindr's edit reaches the worker, whose conditional PUT fails (412)
     r = user.rem.patch(f"/v1/reminders/{reminder['id']}", json={"title": "Book tickets (Eindr)"})
     assert r.status_code == 200
     eindr_at = datetime.fromisoformat(r.json()["updated_at"])
-    time.sleep(1.1)  # iCalendar timestamps have whole seconds: make the calendar edit strictly later
-    _edit_event(ev, "Book tickets (calendar)", datetime.now(timezone.utc))
-    run = user.cal.post(f"/v1/calendar/connections/{conn['id']}/sync").json()
-    assert run["status"] == "succeeded", run
-    assert user.rem.get(f"/v1/reminders/{reminder['id']}").json()["title"] == "Book tickets (calendar)"
-    conflicts = user.cal.get("/v1/calendar/conflicts").json()["items"]
+    conflicts = waiter(lambda: user.cal.get("/v1/calendar/conflicts").json()["items"], message="conflict logged")
     assert len(conflicts) == 1
     c = conflicts[0]
     assert c["winner"] == "remote" and c["reminder_id"] == reminder["id"]
     assert c["eindr_version"]["title"] == "Book tickets (Eindr)" and c["remote_version"]["summary"] == "Book tickets (calendar)"
     assert datetime.fromisoformat(c["remote_modified_at"]) > eindr_at
-    # and the next run is quiet: the winner was recorded on both sides
+    waiter(lambda: user.rem.get(f"/v1/reminders/{reminder['id']}").json()["title"] == "Book tickets (calendar)", message="reminder patched")
+    # and once settled, a run is quiet: the winner was recorded on both sides
     again = user.cal.post(f"/v1/calendar/connections/{conn['id']}/sync").json()
-    assert again["changes_in"] == 0 and again["changes_out"] == 0
+    assert again["changes_in"] == 0 and again["changes_out"] == 0, again
     assert len(user.cal.get("/v1/calendar/conflicts").json()["items"]) == 1
+    assert any("SUMMARY:Book tickets (calendar)" in e.data for e in dav_user.events())
 
 
-def test_eindr_edit_later_than_calendar_edit_wins(make_user, caldav_connect, dav_user, emit, waiter, calendar_worker):
+def test_eindr_edit_later_than_calendar_edit_wins(make_user, caldav_connect, dav_user, waiter, calendar_worker):
     user = make_user()
     other = make_user()
-    conn, reminder, ev = _pushed(user, caldav_connect, dav_user, emit, waiter, "Renew passport")
+    conn, reminder, ev = _pushed(user, caldav_connect, dav_user, waiter, "Renew passport")
     # the calendar side changes first (not synced yet: CalDAV has no push) ...
-    _edit_event(ev, "Renew passport (calendar)", datetime.now(timezone.utc) - timedelta(seconds=30))
+    _edit_event(ev, "Renew passport (calendar)", datetime.now(UTC) - timedelta(seconds=30))
     # ... then the reminder, later; its event reaches the worker, whose conditional PUT
     # fails (412): both changed, Eindr's is later and wins
     r = user.rem.patch(f"/v1/reminders/{reminder['id']}", json={"title": "Renew passport (Eindr)"})
     assert r.status_code == 200
-    emit("reminder.updated", user.uid, r.json())
     waiter(lambda: any("SUMMARY:Renew passport (Eindr)" in e.data for e in dav_user.events()), message="Eindr version written")
     conflicts = waiter(lambda: user.cal.get("/v1/calendar/conflicts").json()["items"], message="conflict logged")
     assert conflicts[0]["winner"] == "eindr"

@@ -1,6 +1,6 @@
 """Pure rules: mapping both ways, fingerprints, conflict rule, backoff."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from eindr_calendar import domain, google, ical
 
@@ -37,7 +37,7 @@ def test_reminder_to_google_and_back_keeps_the_fingerprint():
 
 
 def test_event_to_reminder_bodies():
-    ev = domain.EventData(uid="u1", summary=" Dentist ", start=datetime(2030, 1, 2, 9, 30, tzinfo=timezone.utc),
+    ev = domain.EventData(uid="u1", summary=" Dentist ", start=datetime(2030, 1, 2, 9, 30, tzinfo=UTC),
                           alarms=[-3600, -90], has_alarm=True)
     body = domain.create_body(ev)
     assert body == {"title": "Dentist", "due_at": "2030-01-02T09:30:00+00:00", "alarms": [-60, "-90s"], "source": "calendar"}
@@ -50,14 +50,14 @@ def test_import_rule():
     without = domain.EventData(uid="b")
     assert domain.should_import(with_alarm, "alarms") and not domain.should_import(without, "alarms")
     assert domain.should_import(without, "all") and not domain.should_import(with_alarm, "none")
-    past = domain.EventData(uid="c", start=datetime.now(timezone.utc) - timedelta(hours=1))
-    assert domain.is_past_one_off(past, datetime.now(timezone.utc))
+    past = domain.EventData(uid="c", start=datetime.now(UTC) - timedelta(hours=1))
+    assert domain.is_past_one_off(past, datetime.now(UTC))
     past.rrule = "FREQ=DAILY"
-    assert not domain.is_past_one_off(past, datetime.now(timezone.utc))
+    assert not domain.is_past_one_off(past, datetime.now(UTC))
 
 
 def test_conflict_rule_later_modification_wins():
-    t1 = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    t1 = datetime(2030, 1, 1, tzinfo=UTC)
     t2 = t1 + timedelta(seconds=1)
     assert domain.resolve(reminder_changed=True, remote_changed=True, reminder_modified=t1, remote_modified=t2) == domain.Resolution(True, "remote")
     assert domain.resolve(reminder_changed=True, remote_changed=True, reminder_modified=t2, remote_modified=t1) == domain.Resolution(True, "eindr")
