@@ -182,12 +182,13 @@ async def search_notes(
     q: Annotated[str, Query(description="1 to 500 characters")],
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> Any:
-    return await service.search(pool, request.app.state.storage, request.app.state.embedder, request.app.state.settings, user, q, limit)
+    return await service.search(pool, request.app.state.storage, request.app.state.embedder, request.app.state.settings, user, q, limit,
+                                request.app.state.friends)
 
 
-@router.get("/{note_id}", response_model=Note, summary="One note, with a short-lived signed URL of its audio")
+@router.get("/{note_id}", response_model=Note, summary="One note (yours, or shared with you by a friend), with a short-lived signed URL of its audio")
 async def get_note(request: Request, note_id: NoteId, user: CurrentUser, pool: DbPool) -> Any:
-    return await service.get_note(pool, request.app.state.storage, user, note_id)
+    return await service.get_note(pool, request.app.state.storage, request.app.state.friends, user, note_id)
 
 
 @router.patch("/{note_id}", response_model=Note, summary="Change title, text or tags (only the fields sent)")

@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from eindr_common.app import add_readiness_check, build_app
 
 from . import api
-from .clients import EmbeddingClient
+from eindr_common.http_client import ServiceClient
+
+from .clients import EmbeddingClient, FriendsClient
 from .settings import NotesSettings
 from .storage import create_storage
 
@@ -25,11 +27,18 @@ def create_app(settings: NotesSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.storage = create_storage(settings)
         app.state.embedder = EmbeddingClient(settings.intent_url, settings.embed_timeout_s)
+        app.state.friends = FriendsClient(
+            ServiceClient(settings.friends_url, "friends", settings.internal_token_secret,
+                          connect_timeout_s=settings.upstream_connect_timeout_s, read_timeout_s=settings.upstream_read_timeout_s,
+                          attempts=2),
+            settings.notes_shared_max,
+        )
         add_readiness_check(app, "storage", app.state.storage.check)
         try:
             yield
         finally:
             await app.state.embedder.aclose()
+            await app.state.friends.aclose()
 
     app = build_app("notes", settings=settings, database=True, redis=True, migrations=settings.migrations_path, lifespan=lifespan)
     app.include_router(api.router)

@@ -9,6 +9,9 @@ from typing import Any
 
 import httpx
 
+from eindr_common.errors import Problem
+from eindr_common.http_client import ServiceClient
+from eindr_common.identity import Principal
 from eindr_common.observability import current_request_id
 
 EMBED_DIMS = 384
@@ -98,3 +101,36 @@ class EmbeddingClient:
 
     async def embed_one(self, text: str) -> list[float]:
         return (await self.embed([text]))[0]
+
+
+class FriendsClient:
+    """Which notes friends share with the caller (``GET /internal/friends/{uid}/shared-with-me``,
+    with the caller's identity). Friends unavailable → no shared notes (logged), never an
+    error for the caller's own notes."""
+
+    def __init__(self, client: ServiceClient, max_items: int) -> None:
+        self.client = client
+        self.max_items = max_items
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def shared_notes(self, principal: Principal) -> list[tuple[str, str]]:
+        import logging
+
+        out: list[tuple[str, str]] = []
+        cursor: str | None = None
+        try:
+            while len(out) < self.max_items:
+                params = {"item_type": "note", "limit": 200, **({"cursor": cursor} if cursor else {})}
+                r = await self.client.call("GET", f"/internal/friends/{principal.uid}/shared-with-me", principal, params=params)
+                body = r.json()
+                out += [(i["owner_id"], i["item_id"]) for i in body.get("items", []) if i.get("item_type") == "note"]
+                cursor = body.get("next_cursor")
+                if not cursor:
+                    break
+        except Problem as exc:
+            logging.getLogger("eindr.notes").warning(
+                "shared notes unavailable; own notes only", extra={"fields": {"error": exc.code}}
+            )
+        return out[: self.max_items]

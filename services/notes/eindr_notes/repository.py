@@ -114,6 +114,28 @@ async def mark_for_retry(conn: asyncpg.Connection, user_id: str, note_id: uuid.U
     )
 
 
+# The notes a caller may read: their own, plus (owner, id) pairs friends share with them
+# (from the friends service). Parameters $1 (uid), $2 (owners), $3 (ids).
+_VISIBLE = "(n.user_id = $1 OR (n.user_id, n.id) IN (SELECT * FROM unnest($2::text[], $3::uuid[])))"
+
+
+def _shared_args(shared: list[tuple[str, str]]) -> tuple[list[str], list[uuid.UUID]]:
+    owners, ids = [], []
+    for owner, note_id in shared:
+        try:
+            ids.append(uuid.UUID(str(note_id)))
+        except ValueError:
+            continue
+        owners.append(owner)
+    return owners, ids
+
+
+async def get_visible_note(conn: asyncpg.Connection, user_id: str, shared: list[tuple[str, str]], note_id: uuid.UUID) -> asyncpg.Record | None:
+    """A note the caller owns or a friend shares with them (read-only access)."""
+    owners, ids = _shared_args(shared)
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM notes.notes n WHERE n.id = $4 AND {_VISIBLE}", user_id, owners, ids, note_id)
+
+
 async def search_candidates(
     conn: asyncpg.Connection,
     user_id: str,
@@ -123,22 +145,27 @@ async def search_candidates(
     candidates: int,
     max_distance: float,
     ef_search: int,
+    shared: list[tuple[str, str]] | None = None,
 ) -> tuple[list[str], list[str], dict[str, float]]:
     """The caller's best notes by meaning (cosine distance on the HNSW index) and by words
     (full-text rank, any of the query's words). Returns (semantic ids, full-text ids,
     cosine similarity per semantic id)."""
     semantic: list[str] = []
     similarity: dict[str, float] = {}
+    owners, ids = _shared_args(shared or [])
+    visible = "n.user_id = $1" if not ids else _VISIBLE
+    extra = (owners, ids) if ids else ()
+    base = 4 if ids else 2  # first parameter number after the visibility ones
     async with conn.transaction(readonly=True):
         if vector is not None:
             await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
             rows = await conn.fetch(
-                """SELECT id::text, distance FROM (
-                       SELECT id, embedding <=> $2 AS distance FROM notes.notes
-                       WHERE user_id = $1 AND embedding IS NOT NULL
-                       ORDER BY embedding <=> $2 LIMIT $3) s
-                   WHERE distance <= $4""",
-                user_id, vector, candidates, max_distance,
+                f"""SELECT id::text, distance FROM (
+                       SELECT n.id, n.embedding <=> ${base} AS distance FROM notes.notes n
+                       WHERE {visible} AND n.embedding IS NOT NULL
+                       ORDER BY n.embedding <=> ${base} LIMIT ${base + 1}) s
+                   WHERE distance <= ${base + 2}""",
+                user_id, *extra, vector, candidates, max_distance,
             )
             for row in rows:
                 semantic.append(row["id"])
@@ -146,18 +173,21 @@ async def search_candidates(
         # plainto_tsquery ANDs the words; a spoken question rarely contains all of a note's
         # words, so the same lexemes are ORed (ranked by ts_rank_cd, coverage-aware).
         rows = await conn.fetch(
-            """WITH q AS (SELECT replace(plainto_tsquery('english', $2)::text, ' & ', ' | ')::tsquery AS q)
+            f"""WITH q AS (SELECT replace(plainto_tsquery('english', ${base})::text, ' & ', ' | ')::tsquery AS q)
                SELECT n.id::text FROM notes.notes n, q
-               WHERE n.user_id = $1 AND q.q <> ''::tsquery AND n.search_tsv @@ q.q
-               ORDER BY ts_rank_cd(n.search_tsv, q.q) DESC, n.created_at DESC LIMIT $3""",
-            user_id, query, candidates,
+               WHERE {visible} AND q.q <> ''::tsquery AND n.search_tsv @@ q.q
+               ORDER BY ts_rank_cd(n.search_tsv, q.q) DESC, n.created_at DESC LIMIT ${base + 1}""",
+            user_id, *extra, query, candidates,
         )
         fulltext = [row["id"] for row in rows]
     return semantic, fulltext, similarity
 
 
-async def get_many(conn: asyncpg.Connection, user_id: str, ids: list[uuid.UUID]) -> list[asyncpg.Record]:
-    return await conn.fetch(f"SELECT {COLUMNS} FROM notes.notes WHERE user_id = $1 AND id = ANY($2::uuid[])", user_id, ids)
+async def get_many(conn: asyncpg.Connection, user_id: str, ids: list[uuid.UUID], shared: list[tuple[str, str]] | None = None) -> list[asyncpg.Record]:
+    owners, shared_ids = _shared_args(shared or [])
+    return await conn.fetch(
+        f"SELECT {COLUMNS} FROM notes.notes n WHERE n.id = ANY($4::uuid[]) AND {_VISIBLE}", user_id, owners, shared_ids, ids
+    )
 
 
 async def erase_user(conn: asyncpg.Connection, user_id: str) -> int:

@@ -51,6 +51,7 @@ class Note(BaseModel):
     language: str | None
     indexed: bool = Field(description="True once the note has its embedding (found by meaning)")
     audio: Audio | None
+    shared_by: str | None = Field(default=None, description="The friend who shares this note with you (read-only); null for your own")
     created_at: datetime
     updated_at: datetime
 

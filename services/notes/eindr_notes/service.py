@@ -19,7 +19,7 @@ from eindr_common.identity import Principal
 from eindr_common.pagination import PageParams, encode_cursor
 
 from . import domain, jobs, repository
-from .clients import EmbeddingClient, InferenceRejected, InferenceUnavailable
+from .clients import EmbeddingClient, FriendsClient, InferenceRejected, InferenceUnavailable
 from .settings import NotesSettings
 from .storage import Storage
 
@@ -34,7 +34,7 @@ def _not_found(note_id: Any) -> NotFound:
     return NotFound(f"note {note_id} does not exist", code="note_not_found")
 
 
-def note_json(row: asyncpg.Record, storage: Storage | None, *, with_url: bool = True) -> dict[str, Any]:
+def note_json(row: asyncpg.Record, storage: Storage | None, *, with_url: bool = True, viewer: str | None = None) -> dict[str, Any]:
     """A note as the API returns it: text fields neutralised (domain.neutralise)."""
     audio = None
     if row["audio_key"]:
@@ -60,6 +60,7 @@ def note_json(row: asyncpg.Record, storage: Storage | None, *, with_url: bool = 
         "language": row["language"],
         "indexed": row["indexed"],
         "audio": audio,
+        "shared_by": row["user_id"] if viewer is not None and row["user_id"] != viewer else None,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
@@ -144,12 +145,19 @@ async def create_note(
     return note_json(row, storage)
 
 
-async def get_note(pool: asyncpg.Pool, storage: Storage, principal: Principal, note_id: uuid.UUID) -> dict[str, Any]:
+async def get_note(pool: asyncpg.Pool, storage: Storage, friends: FriendsClient | None, principal: Principal, note_id: uuid.UUID) -> dict[str, Any]:
+    """The caller's own note, or one a friend shares with them (asked of the friends
+    service only when the caller does not own the id)."""
     async with pool.acquire() as conn:
         row = await repository.get_note(conn, principal.uid, note_id)
+    if row is None and friends is not None:
+        shared = [(o, i) for o, i in await friends.shared_notes(principal) if i == str(note_id)]
+        if shared:
+            async with pool.acquire() as conn:
+                row = await repository.get_visible_note(conn, principal.uid, shared, note_id)
     if row is None:
         raise _not_found(note_id)
-    return note_json(row, storage)
+    return note_json(row, storage, viewer=principal.uid)
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
@@ -262,6 +270,7 @@ async def search(
     principal: Principal,
     q: str,
     limit: int,
+    friends: FriendsClient | None = None,
 ) -> dict[str, Any]:
     problem = domain.query_problem(q)
     if problem:
@@ -273,20 +282,22 @@ async def search(
         vector = np.asarray(await embedder.embed_one(q), dtype=np.float32)
     except (InferenceUnavailable, InferenceRejected) as exc:
         log.warning("semantic search unavailable; full-text only", extra={"fields": {"error": str(exc)[:200]}})
+    shared = await friends.shared_notes(principal) if friends is not None else []
     async with pool.acquire() as conn:
         semantic, fulltext, similarity = await repository.search_candidates(
             conn, principal.uid, q, vector,
             candidates=settings.notes_search_candidates,
             max_distance=1.0 - settings.notes_search_min_similarity,
             ef_search=settings.notes_hnsw_ef_search,
+            shared=shared,
         )
         fused = domain.rrf(semantic, fulltext, limit=limit)
-        rows = {str(r["id"]): r for r in await repository.get_many(conn, principal.uid, [uuid.UUID(f.id) for f in fused])}
+        rows = {str(r["id"]): r for r in await repository.get_many(conn, principal.uid, [uuid.UUID(f.id) for f in fused], shared)}
     mode = "hybrid" if vector is not None else "fulltext"
     SEARCHES.labels(mode).inc()
     items = [
         {
-            "note": note_json(rows[f.id], storage),
+            "note": note_json(rows[f.id], storage, viewer=principal.uid),
             "score": f.score,
             "semantic_rank": f.semantic_rank,
             "fulltext_rank": f.fulltext_rank,

@@ -22,6 +22,10 @@ class NotesSettings(CommonSettings):
     intent_url: str = "http://127.0.0.1:8202"
     embed_timeout_s: float = 10.0
 
+    # Notes friends share with the caller are searchable and readable (friends service).
+    friends_url: str = "http://127.0.0.1:8106"
+    notes_shared_max: int = 1000
+
     # Uploads.
     notes_max_audio_bytes: int = 25 * 1024 * 1024
 

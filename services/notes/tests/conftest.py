@@ -45,8 +45,15 @@ def audio_dir(eindr_tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def notes_env(stt_url: str, intent_url: str, audio_dir: Path) -> dict[str, str]:
+def friends_svc(start_service) -> ServiceProcess:
+    return start_service("friends", "eindr_friends.app:create_app",
+                         env={"EINDR_FRIENDS_HASH_PEPPER": "notes-test-pepper-0123456789abcdef0123"})
+
+
+@pytest.fixture(scope="session")
+def notes_env(stt_url: str, intent_url: str, audio_dir: Path, friends_svc: ServiceProcess) -> dict[str, str]:
     return {
+        "EINDR_FRIENDS_URL": friends_svc.url,
         "EINDR_STT_URL": stt_url,
         "EINDR_INTENT_URL": intent_url,
         "EINDR_NOTES_STORAGE_DIR": str(audio_dir),
