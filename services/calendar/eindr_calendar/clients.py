@@ -38,6 +38,13 @@ class RemindersClient:
         r = await self._client.call("POST", "/v1/reminders", self._p(uid), json=body, headers={"Idempotency-Key": idempotency_key})
         return r.json()
 
+    async def bulk_create(self, uid: str, items: list[dict[str, Any]], *, idempotency_key: str) -> list[dict[str, Any]]:
+        """All or nothing (the reminders API's contract): a 400 names every bad item."""
+        self.requests += 1
+        r = await self._client.call("POST", "/v1/reminders:bulk", self._p(uid), json={"items": items},
+                                    headers={"Idempotency-Key": idempotency_key})
+        return r.json()["items"]
+
     async def patch(self, uid: str, reminder_id: uuid.UUID | str, body: dict[str, Any]) -> dict[str, Any] | None:
         self.requests += 1
         try:

@@ -786,10 +786,13 @@ async def _sync_body(deps: Deps, row: asyncpg.Record, remote: Remote, state: Run
         # concurrency, so a 5,000-event initial sync is not 5,000 sequential round trips.
         gate = asyncio.Semaphore(deps.settings.calendar_apply_concurrency)
 
-        async def apply(item: RemoteItem, cal: asyncpg.Record = cal, gate: asyncio.Semaphore = gate) -> None:
+        imports: list[tuple[RemoteItem, domain.EventData, str]] = []
+
+        async def apply(item: RemoteItem, cal: asyncpg.Record = cal, gate: asyncio.Semaphore = gate,
+                        imports: list = imports) -> None:
             async with gate:
                 try:
-                    await _apply_remote(deps, row, remote, cal, item, state)
+                    await _apply_remote(deps, row, remote, cal, item, state, imports)
                 except UpstreamError as exc:
                     state.error("event", f"reminders refused it: {exc.detail}", uid=item.uid, href=item.href)
 
@@ -798,6 +801,7 @@ async def _sync_body(deps: Deps, row: asyncpg.Record, remote: Remote, state: Run
                 await _apply_remote_delete(deps, uid, link, state)
 
         await asyncio.gather(*(apply(i) for i in items))
+        await _bulk_import(deps, row, cal, imports, state, gate)
         await asyncio.gather(*(delete(lk) for lk in deleted))
         if new_state:
             async with deps.pool.acquire() as conn:
@@ -899,7 +903,8 @@ def _import_key(connection_id: uuid.UUID, calendar_id: uuid.UUID, remote_uid: st
     return "calendar-import-" + hashlib.sha256(f"{connection_id}:{calendar_id}:{remote_uid}".encode()).hexdigest()[:40]
 
 
-async def _apply_remote(deps: Deps, row: asyncpg.Record, remote: Remote, cal: asyncpg.Record, item: RemoteItem, state: RunState) -> None:
+async def _apply_remote(deps: Deps, row: asyncpg.Record, remote: Remote, cal: asyncpg.Record, item: RemoteItem, state: RunState,
+                        imports: list[tuple[RemoteItem, domain.EventData, str]] | None = None) -> None:
     if item.error is not None or item.ev is None:
         log.warning("skipped an unreadable calendar item", extra={"fields": {"href": item.href, "error": item.error}})
         state.error("event", item.error or "unreadable", uid=item.uid, href=item.href)
@@ -957,9 +962,56 @@ async def _apply_remote(deps: Deps, row: asyncpg.Record, remote: Remote, cal: as
         return
     if domain.is_past_one_off(ev, utcnow()):
         return
-    created = await deps.reminders.create(uid, domain.create_body(ev), idempotency_key=_import_key(row["id"], cal["id"], ev.uid))
+    if imports is not None:  # created in bulk after this pass
+        imports.append((item, ev, fp))
+        return
+    await _import_one(deps, row, cal, item, ev, fp, state)
+
+
+async def _import_one(deps: Deps, row: asyncpg.Record, cal: asyncpg.Record, item: RemoteItem, ev: domain.EventData, fp: str,
+                      state: RunState) -> None:
+    created = await deps.reminders.create(row["user_id"], domain.create_body(ev), idempotency_key=_import_key(row["id"], cal["id"], ev.uid))
     state.changes_in += 1
     await _save_link(deps, row, cal, uuid.UUID(str(created["id"])), ev.uid, item.href, item.etag, "remote", fp, created, ev.modified_at)
+
+
+BULK_IMPORT = 500  # reminders per POST /v1/reminders:bulk (the API takes up to 1,000)
+
+
+async def _bulk_import(deps: Deps, row: asyncpg.Record, cal: asyncpg.Record, imports: list[tuple[RemoteItem, domain.EventData, str]],
+                       state: RunState, gate: asyncio.Semaphore) -> None:
+    """New events become reminders through the bulk endpoint (one call per 500). It is
+    all-or-nothing, so a chunk it refuses is retried item by item: only the bad items are
+    skipped (and listed on the run)."""
+    for start in range(0, len(imports), BULK_IMPORT):
+        chunk = imports[start:start + BULK_IMPORT]
+        key = "calendar-bulk-" + hashlib.sha256(
+            f"{row['id']}:{cal['id']}:".encode() + "\n".join(ev.uid for _, ev, _ in chunk).encode()).hexdigest()[:40]
+        try:
+            created = await deps.reminders.bulk_create(row["user_id"], [domain.create_body(ev) for _, ev, _ in chunk], idempotency_key=key)
+        except UpstreamError as exc:
+            if exc.status != 400:
+                raise
+
+            async def one(entry: tuple[RemoteItem, domain.EventData, str]) -> None:
+                item, ev, fp = entry
+                async with gate:
+                    try:
+                        await _import_one(deps, row, cal, item, ev, fp, state)
+                    except UpstreamError as err:
+                        state.error("event", f"reminders refused it: {err.detail}", uid=item.uid, href=item.href)
+
+            await asyncio.gather(*(one(e) for e in chunk))
+            continue
+        state.changes_in += len(created)
+
+        async def link(entry: tuple[RemoteItem, domain.EventData, str], reminder: dict[str, Any]) -> None:
+            item, ev, fp = entry
+            async with gate:
+                await _save_link(deps, row, cal, uuid.UUID(str(reminder["id"])), ev.uid, item.href, item.etag, "remote", fp, reminder,
+                                 ev.modified_at)
+
+        await asyncio.gather(*(link(e, r) for e, r in zip(chunk, created, strict=True)))
 
 
 async def _apply_remote_delete(deps: Deps, uid: str, link: asyncpg.Record, state: RunState) -> None:
