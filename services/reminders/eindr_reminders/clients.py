@@ -56,6 +56,7 @@ class UsersClient:
         self._cache_s = cache_s
         self._cache: dict[str, tuple[float, Preferences]] = {}
         self._down_until = 0.0
+        self._probing = False
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -68,8 +69,12 @@ class UsersClient:
             hit = self._cache.get(principal.uid)
             if hit and hit[0] > time.monotonic():
                 return hit[1]
-        if time.monotonic() < self._down_until:
-            return DEFAULT_PREFERENCES  # circuit open: no timeout per call during an outage
+        if self._down_until:
+            # Circuit open after a failure: answer defaults at once; when it is time to look
+            # again, exactly one call probes while the others keep the defaults (no herd).
+            if time.monotonic() < self._down_until or self._probing:
+                return DEFAULT_PREFERENCES
+            self._probing = True
         try:
             response = await self._client.call("GET", "/v1/users/me/preferences", principal)
             body = response.json()
@@ -79,16 +84,19 @@ class UsersClient:
                 notification_channels=tuple(body.get("notification_channels") or ("sse",)),
                 default_lead_minutes=body.get("default_lead_minutes"),
             )
+            self._down_until = 0.0
         except (Problem, ValueError, OSError) as exc:
             if not isinstance(exc, Problem) or exc.status >= 500:
                 self._down_until = time.monotonic() + DOWN_FOR_S
-            _warn(
-                "users", "users service unavailable (%s); using default preferences (UTC, sse only)", type(exc).__name__
-            )
+            else:
+                self._down_until = 0.0  # a 4xx (e.g. an unknown user) is an answer, not an outage
+            _warn("users", "users service unavailable (%s); using default preferences", type(exc).__name__)
             prefs = DEFAULT_PREFERENCES
+        finally:
+            self._probing = False
         if self._cache_s:
-            # Degraded answers are cached too, so an outage does not cost a timeout per fire;
-            # the users events (preferences/timezone changed) drop an entry at once.
+            # Answers (defaults included) are cached; the users events (preferences/timezone
+            # changed) drop an entry at once.
             self._cache[principal.uid] = (time.monotonic() + self._cache_s, prefs)
             if len(self._cache) > 100_000:
                 self._cache.clear()

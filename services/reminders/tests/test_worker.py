@@ -237,7 +237,9 @@ def test_account_deletion_erases_reminders_and_deliveries(api_with_users, users_
 def test_each_alarm_of_an_occurrence_fires_once_in_order(api, worker, db):
     uid = new_uid()
     h = headers_for(uid)
-    rid = api.post("/v1/reminders", json={"title": "leave", "due_at": at(5), "alarms": ["-3s", 0]}, headers=h).json()["id"]
+    rid = api.post("/v1/reminders", json={"title": "leave", "due_at": at(5), "alarms": ["-3s", 0]}, headers=h).json()[
+        "id"
+    ]
     wait_for(lambda: len(deliveries(db, uid)) >= 2, 30, message="both alarms")
     time.sleep(1.5)
     rows = deliveries(db, uid)
