@@ -201,3 +201,22 @@ def test_friend_list_pages_and_idempotent_invite(friends, befriend):
     b = me.post("/v1/friends/invites", json={"user_id": target.uid}, headers=h)
     assert a.status_code == b.status_code == 201 and a.json()["id"] == b.json()["id"]
     assert len(target.get("/v1/friends/invites").json()["items"]) == 1
+
+
+@pytest.mark.parametrize("body", [{}, {"user_id": ""}, {"user_id": "a\x00b"}, {"user_id": "u" * 129}, {"user_id": "x", "why": "spam"}])
+def test_bad_block_bodies_are_400(friends, db, body):
+    a = friends()
+    r = a.post("/v1/friends/blocks", json=body)
+    assert r.status_code == 400 and r.json()["errors"]
+    assert db.execute("SELECT count(*) FROM friends.blocks WHERE blocker_id = %s", (a.uid,)).fetchone()[0] == 0
+
+
+def test_settings_refuse_the_development_pepper_outside_development():
+    from eindr_common.testing import TEST_SECRET
+    from eindr_friends.settings import FriendsSettings
+
+    with pytest.raises(ValueError):
+        FriendsSettings(env="production", internal_token_secret=TEST_SECRET)
+    with pytest.raises(ValueError):
+        FriendsSettings(env="test", internal_token_secret=TEST_SECRET, friends_hash_pepper="short")
+    assert FriendsSettings(env="test", internal_token_secret=TEST_SECRET, friends_hash_pepper="p" * 32).friends_match_max_batch == 5000
