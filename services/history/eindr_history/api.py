@@ -13,6 +13,7 @@ from eindr_common.db import DbPool
 from eindr_common.identity import CurrentUser
 from eindr_common.idempotency import IdempotencyKey
 from eindr_common.pagination import Pagination
+from eindr_common.redis_client import Redis
 
 from . import service
 from .schemas import Deleted, Interaction, InteractionCreate, InteractionPage, SearchResult, Suggestion, SuggestionList
@@ -27,8 +28,8 @@ InteractionId = Annotated[uuid.UUID, Path()]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Interaction, summary="Append one voice interaction")
-async def append(body: InteractionCreate, user: CurrentUser, pool: DbPool, idem: IdempotencyKey) -> Any:
-    return await idem.run(body, lambda: service.append(pool, user, body))
+async def append(body: InteractionCreate, user: CurrentUser, pool: DbPool, redis: Redis, idem: IdempotencyKey) -> Any:
+    return await idem.run(body, lambda: service.append(pool, user, body, redis))
 
 
 @router.get("", response_model=InteractionPage, summary="The caller's interactions, newest first")
@@ -45,8 +46,8 @@ async def list_interactions(
 
 
 @router.delete("", response_model=Deleted, summary="Delete all of the caller's history")
-async def delete_all(user: CurrentUser, pool: DbPool) -> Any:
-    return await service.delete_all(pool, user)
+async def delete_all(user: CurrentUser, pool: DbPool, redis: Redis) -> Any:
+    return await service.delete_all(pool, user, redis)
 
 
 @router.get("/search", response_model=SearchResult, summary="Hybrid search by meaning and by words")
@@ -61,8 +62,8 @@ async def get_interaction(interaction_id: InteractionId, user: CurrentUser, pool
 
 
 @router.delete("/{interaction_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_interaction(interaction_id: InteractionId, user: CurrentUser, pool: DbPool) -> Response:
-    await service.delete_one(pool, user, interaction_id)
+async def delete_interaction(interaction_id: InteractionId, user: CurrentUser, pool: DbPool, redis: Redis) -> Response:
+    await service.delete_one(pool, user, interaction_id, redis)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -74,11 +75,11 @@ async def list_suggestions(user: CurrentUser, pool: DbPool,
 
 @suggestions.post("/{suggestion_id}/accept", response_model=Suggestion, responses={409: _PROBLEM},
                   summary="Create the weekly reminder through the reminders service")
-async def accept(request: Request, suggestion_id: Annotated[uuid.UUID, Path()], user: CurrentUser, pool: DbPool) -> Any:
-    return await service.accept(pool, request.app.state.reminders, user, suggestion_id)
+async def accept(request: Request, suggestion_id: Annotated[uuid.UUID, Path()], user: CurrentUser, pool: DbPool, redis: Redis) -> Any:
+    return await service.accept(pool, request.app.state.reminders, user, suggestion_id, redis=redis)
 
 
 @suggestions.post("/{suggestion_id}/dismiss", response_model=Suggestion, responses={409: _PROBLEM},
                   summary="Never suggest this habit again")
-async def dismiss(suggestion_id: Annotated[uuid.UUID, Path()], user: CurrentUser, pool: DbPool) -> Any:
-    return await service.dismiss(pool, user, suggestion_id)
+async def dismiss(suggestion_id: Annotated[uuid.UUID, Path()], user: CurrentUser, pool: DbPool, redis: Redis) -> Any:
+    return await service.dismiss(pool, user, suggestion_id, redis)

@@ -12,6 +12,7 @@ import asyncpg
 import numpy as np
 from prometheus_client import Counter
 
+from eindr_common import audit
 from eindr_common.errors import BadRequest, Conflict, NotFound
 from eindr_common.http_client import ServiceClient
 from eindr_common.identity import Principal
@@ -26,6 +27,14 @@ log = logging.getLogger("eindr.history")
 APPENDED = Counter("eindr_history_interactions_total", "Interactions appended", ["outcome"])
 SEARCHES = Counter("eindr_history_searches_total", "History searches", ["mode"])
 SUGGESTION_DECISIONS = Counter("eindr_history_suggestion_decisions_total", "Suggestions accepted or dismissed", ["decision"])
+
+
+async def _audit(redis: Any, principal: Principal | None, action: str, resource_type: str, resource_id: Any = None,
+                 subject: str | None = None, details: dict[str, Any] | None = None) -> None:
+    """One audit line per user-side write (ids and counts, never the content)."""
+    if redis is not None:
+        await audit.record(redis, service="history", actor=principal, action=action, resource_type=resource_type,
+                           resource_id=str(resource_id) if resource_id else None, subject_uid=subject, details=details)
 
 
 def _bad(field: str, message: str) -> BadRequest:
@@ -84,11 +93,12 @@ def validate_interaction(body: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-async def append(pool: asyncpg.Pool, principal: Principal, body: Any) -> dict[str, Any]:
+async def append(pool: asyncpg.Pool, principal: Principal, body: Any, redis: Any = None) -> dict[str, Any]:
     data = validate_interaction(body, datetime.now(timezone.utc))
     async with pool.acquire() as conn:
         row = await repository.insert_interaction(conn, principal.uid, data)
     APPENDED.labels(data["outcome"]).inc()
+    await _audit(redis, principal, "history.appended", "interaction", row["id"])
     return interaction_json(row)
 
 
@@ -123,15 +133,18 @@ async def list_page(pool: asyncpg.Pool, principal: Principal, page: PageParams, 
     return {"items": [interaction_json(r) for r in rows], "next_cursor": cursor}
 
 
-async def delete_one(pool: asyncpg.Pool, principal: Principal, interaction_id: uuid.UUID) -> None:
+async def delete_one(pool: asyncpg.Pool, principal: Principal, interaction_id: uuid.UUID, redis: Any = None) -> None:
     async with pool.acquire() as conn:
         if not await repository.delete_interaction(conn, principal.uid, interaction_id):
             raise NotFound(f"interaction {interaction_id} does not exist", code="interaction_not_found")
+    await _audit(redis, principal, "history.deleted", "interaction", interaction_id)
 
 
-async def delete_all(pool: asyncpg.Pool, principal: Principal) -> dict[str, int]:
+async def delete_all(pool: asyncpg.Pool, principal: Principal, redis: Any = None) -> dict[str, int]:
     async with pool.acquire() as conn:
-        return {"deleted": await repository.delete_all(conn, principal.uid)}
+        n = await repository.delete_all(conn, principal.uid)
+    await _audit(redis, principal, "history.cleared", "history", details={"deleted": n})
+    return {"deleted": n}
 
 
 async def search(pool: asyncpg.Pool, embedder: EmbeddingClient, settings: HistorySettings, principal: Principal, q: str, limit: int) -> dict[str, Any]:
@@ -172,7 +185,7 @@ def _suggestion_not_found(suggestion_id: uuid.UUID) -> NotFound:
     return NotFound(f"suggestion {suggestion_id} does not exist", code="suggestion_not_found")
 
 
-async def dismiss(pool: asyncpg.Pool, principal: Principal, suggestion_id: uuid.UUID) -> dict[str, Any]:
+async def dismiss(pool: asyncpg.Pool, principal: Principal, suggestion_id: uuid.UUID, redis: Any = None) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
         row = await repository.get_suggestion(conn, principal.uid, suggestion_id, for_update=True)
         if row is None:
@@ -182,11 +195,12 @@ async def dismiss(pool: asyncpg.Pool, principal: Principal, suggestion_id: uuid.
         if row["status"] == "pending":
             row = await repository.decide_suggestion(conn, principal.uid, suggestion_id, "dismissed", None)
             SUGGESTION_DECISIONS.labels("dismissed").inc()
+            await _audit(redis, principal, "suggestion.dismissed", "suggestion", suggestion_id)
     return suggestion_json(row)
 
 
 async def accept(pool: asyncpg.Pool, reminders: ServiceClient, principal: Principal, suggestion_id: uuid.UUID,
-                 now: datetime | None = None) -> dict[str, Any]:
+                 now: datetime | None = None, redis: Any = None) -> dict[str, Any]:
     """Creates the weekly reminder through the reminders service (Idempotency-Key = the
     suggestion, so a retry after a lost answer never creates two), then marks it accepted.
     If reminders is down the suggestion stays pending and the caller gets the 503."""
@@ -218,11 +232,13 @@ async def accept(pool: asyncpg.Pool, reminders: ServiceClient, principal: Princi
             raise _suggestion_not_found(suggestion_id)
         row = await repository.decide_suggestion(conn, principal.uid, suggestion_id, "accepted", reminder_id)
     SUGGESTION_DECISIONS.labels("accepted").inc()
+    await _audit(redis, principal, "suggestion.accepted", "suggestion", suggestion_id, details={"reminder_id": reminder_id})
     return suggestion_json(row)
 
 
-async def erase_user(pool: asyncpg.Pool, user_id: str) -> int:
+async def erase_user(pool: asyncpg.Pool, user_id: str, redis: Any = None) -> int:
     async with pool.acquire() as conn, conn.transaction():
         n = await repository.erase_user(conn, user_id)
+    await _audit(redis, None, "history.erased", "user", user_id, subject=user_id, details={"interactions": n})
     log.info("erased a deleted user's history", extra={"fields": {"uid": user_id, "interactions": n}})
     return n

@@ -104,13 +104,13 @@ async def run_habits(pool: asyncpg.Pool, embedder: EmbeddingClient, settings: Hi
     return created
 
 
-def users_handler(pool: asyncpg.Pool):
+def users_handler(pool: asyncpg.Pool, redis: aioredis.Redis | None = None):
     async def handle(event_type: str, payload: dict[str, Any]) -> None:
         uid = payload.get("uid")
         if not isinstance(uid, str) or not 1 <= len(uid) <= 128:
             return
         if event_type == "user.deleted":
-            await service.erase_user(pool, uid)
+            await service.erase_user(pool, uid, redis)
         elif event_type == "user.preferences_changed":
             days = (payload.get("preferences") or {}).get("history_retention_days")
             if isinstance(days, int) and 1 <= days <= 3650:
@@ -141,7 +141,7 @@ async def _embed_loop(pool, embedder, settings, stop: asyncio.Event) -> None:
 
 
 async def _users_loop(pool: asyncpg.Pool, redis: aioredis.Redis, consumer: str, stop: asyncio.Event) -> None:
-    handler = users_handler(pool)
+    handler = users_handler(pool, redis)
 
     async def consume() -> None:
         await events.consume(redis, [events.stream_name("users")], USERS_GROUP, consumer, handler, stop=stop)

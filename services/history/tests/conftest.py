@@ -58,6 +58,15 @@ def history_worker(start_service, history_env, history_api) -> ServiceProcess:
 
 
 @pytest.fixture(scope="session")
+def rds(redis_url: str):
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
 def db(postgres_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         yield conn

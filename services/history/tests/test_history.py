@@ -22,7 +22,7 @@ def _count(db, uid: str) -> int:
     return db.execute("SELECT count(*) FROM history.interactions WHERE user_id = %s", (uid,)).fetchone()[0]
 
 
-def test_append_get_list_filter_delete(client, history_api, user):
+def test_append_get_list_filter_delete(client, history_api, user, rds):
     uid, h = user
     now = datetime.now(timezone.utc)
     a = _append(client, history_api, h, transcript="remind me to call mum", intent="create_reminder", language="en",
@@ -46,6 +46,10 @@ def test_append_get_list_filter_delete(client, history_api, user):
     assert client.get(f"{history_api.url}/v1/history/{a['id']}", headers=h).status_code == 404
     assert client.delete(history_api.url + "/v1/history", headers=h).json() == {"deleted": 1}
     assert client.get(history_api.url + "/v1/history", headers=h).json()["items"] == []
+    # Every write is on the audit stream (ids only, never the transcript).
+    mine = [f for _, f in rds.xrange("eindr:audit") if f["service"] == "history" and f["actor_uid"] == uid]
+    assert [f["action"] for f in mine] == ["history.appended", "history.appended", "history.deleted", "history.cleared"]
+    assert all("call mum" not in f["details"] for f in mine)
 
 
 @pytest.mark.parametrize(

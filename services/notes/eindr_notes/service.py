@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-from eindr_common import events
+from eindr_common import audit, events
 from eindr_common.errors import BadRequest, Conflict, NotFound
 from eindr_common.identity import Principal
 from eindr_common.pagination import PageParams, encode_cursor
@@ -72,6 +72,14 @@ async def publish_quietly(redis: aioredis.Redis, event_type: str, payload: dict[
         await events.publish(redis, STREAM_SERVICE, event_type, payload)
     except (RedisError, OSError) as exc:
         log.warning("event not published", extra={"fields": {"event": event_type, "error": type(exc).__name__}})
+
+
+async def _audit(redis: aioredis.Redis, principal: Principal | None, action: str, note_id: Any, *, subject: str | None = None,
+                 fields: list[str] | None = None) -> None:
+    """One audit line per user-side write: which note, which fields; never their content."""
+    await audit.record(redis, service="notes", actor=principal, action=action, resource_type="note",
+                       resource_id=str(note_id) if note_id else None, subject_uid=subject,
+                       details={"fields": fields} if fields else None)
 
 
 async def enqueue_quietly(redis: aioredis.Redis, kind: str, note_id: str, user_id: str) -> None:
@@ -142,6 +150,7 @@ async def create_note(
     else:
         await enqueue_quietly(redis, jobs.EMBED, str(note_id), principal.uid)
     await publish_quietly(redis, "note.created", {"uid": principal.uid, "note_id": str(note_id), "has_audio": audio is not None})
+    await _audit(redis, principal, "note.created", note_id)
     return note_json(row, storage)
 
 
@@ -230,6 +239,7 @@ async def update_note(
     if content_changed:
         await enqueue_quietly(redis, jobs.EMBED, str(note_id), principal.uid)
         await publish_quietly(redis, "note.updated", {"uid": principal.uid, "note_id": str(note_id), "fields": sorted(patch)})
+        await _audit(redis, principal, "note.updated", note_id, fields=sorted(patch))
     return note_json(row, storage)
 
 
@@ -248,6 +258,7 @@ async def delete_note(pool: asyncpg.Pool, redis: aioredis.Redis, storage: Storag
         except OSError:
             log.exception("audio file not deleted", extra={"fields": {"note_id": str(note_id)}})
     await publish_quietly(redis, "note.deleted", {"uid": principal.uid, "note_id": str(note_id)})
+    await _audit(redis, principal, "note.deleted", note_id)
 
 
 async def retry_note(pool: asyncpg.Pool, redis: aioredis.Redis, storage: Storage, principal: Principal, note_id: uuid.UUID) -> dict[str, Any]:
@@ -259,6 +270,7 @@ async def retry_note(pool: asyncpg.Pool, redis: aioredis.Redis, storage: Storage
             raise Conflict(f"Only a failed note can be retried; this one is {row['status']}", code="note_not_failed")
         row = await repository.mark_for_retry(conn, principal.uid, note_id)
     await enqueue_quietly(redis, jobs.TRANSCRIBE, str(note_id), principal.uid)
+    await _audit(redis, principal, "note.retried", note_id)
     return note_json(row, storage)
 
 
@@ -309,7 +321,7 @@ async def search(
     return {"items": items, "mode": mode}
 
 
-async def erase_user(pool: asyncpg.Pool, storage: Storage, user_id: str) -> int:
+async def erase_user(pool: asyncpg.Pool, storage: Storage, user_id: str, redis: aioredis.Redis | None = None) -> int:
     """Everything of ``user_id``: rows, tombstones and every audio object under the user's
     prefix (idempotent: a re-delivered ``user.deleted`` finds nothing left)."""
     async with pool.acquire() as conn, conn.transaction():
@@ -319,4 +331,7 @@ async def erase_user(pool: asyncpg.Pool, storage: Storage, user_id: str) -> int:
         await storage.delete(key)
     await storage.delete_prefix(domain.storage_prefix(user_id))
     log.info("erased a deleted user's notes", extra={"fields": {"uid": user_id, "notes": deleted}})
+    if redis is not None:
+        await audit.record(redis, service="notes", actor=None, action="notes.erased", resource_type="user",
+                           resource_id=user_id, subject_uid=user_id, details={"notes": deleted})
     return deleted

@@ -210,7 +210,7 @@ def users_handler(ctx: Context):
         if not isinstance(uid, str) or not 1 <= len(uid) <= 128:
             log.error("user.deleted without a valid uid; dropped")
             return
-        await service.erase_user(ctx.pool, ctx.storage, uid)
+        await service.erase_user(ctx.pool, ctx.storage, uid, ctx.redis)
 
     return handle
 

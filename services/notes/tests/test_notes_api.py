@@ -197,3 +197,6 @@ def test_events_are_published(client, notes_api, user, rds):
     mine = [(f["type"], json.loads(f["payload"])) for _, f in rds.xrange("eindr:events:notes") if json.loads(f["payload"]).get("uid") == uid]
     assert [t for t, _ in mine] == ["note.created", "note.deleted"]
     assert all(p["note_id"] == note["id"] for _, p in mine)
+    trail = [f for _, f in rds.xrange("eindr:audit") if f["service"] == "notes" and f["actor_uid"] == uid]
+    assert [(f["action"], f["resource_id"]) for f in trail] == [("note.created", note["id"]), ("note.deleted", note["id"])]
+    assert all("event me" not in f["details"] for f in trail)
