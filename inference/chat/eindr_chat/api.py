@@ -13,10 +13,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from eindr_common.errors import BadRequest, Problem, ServiceUnavailable
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-
-from eindr_common.errors import BadRequest, Problem, ServiceUnavailable
 
 from .engine import ChatEngine, Job
 from .schemas import GenerateRequest, GenerateResponse
@@ -24,8 +23,12 @@ from .schemas import GenerateRequest, GenerateResponse
 router = APIRouter(tags=["tgi"])
 
 
-def tgi_problem(cls: type[Problem], detail: str, code: str, error_type: str, **kw: Any) -> Problem:
-    return cls(detail, code=code, extra={"error": detail, "error_type": error_type}, **kw)
+def tgi_problem(
+    cls: type[Problem], detail: str, code: str, error_type: str, **kw: Any
+) -> Problem:
+    return cls(
+        detail, code=code, extra={"error": detail, "error_type": error_type}, **kw
+    )
 
 
 def _engine(request: Request) -> ChatEngine:
@@ -36,19 +39,44 @@ def _validate(engine: ChatEngine, body: GenerateRequest) -> None:
     s = engine.settings
     p = body.parameters
     if not body.inputs.strip():
-        raise tgi_problem(BadRequest, "`inputs` cannot be empty", "empty_input", "validation")
+        raise tgi_problem(
+            BadRequest, "`inputs` cannot be empty", "empty_input", "validation"
+        )
     if len(body.inputs) > s.chat_max_input_chars:
         raise tgi_problem(
-            BadRequest, f"`inputs` has {len(body.inputs)} characters; at most {s.chat_max_input_chars}", "input_too_long", "validation"
+            BadRequest,
+            f"`inputs` has {len(body.inputs)} characters; at most {s.chat_max_input_chars}",
+            "input_too_long",
+            "validation",
         )
     if len(p.stop) > s.chat_max_stop_sequences:
-        raise tgi_problem(BadRequest, f"at most {s.chat_max_stop_sequences} stop sequences", "too_many_stop_sequences", "validation")
+        raise tgi_problem(
+            BadRequest,
+            f"at most {s.chat_max_stop_sequences} stop sequences",
+            "too_many_stop_sequences",
+            "validation",
+        )
     if p.best_of not in (None, 1):
-        raise tgi_problem(BadRequest, "`best_of` > 1 is not supported by this server", "unsupported_parameter", "validation")
+        raise tgi_problem(
+            BadRequest,
+            "`best_of` > 1 is not supported by this server",
+            "unsupported_parameter",
+            "validation",
+        )
     if p.grammar is not None:
-        raise tgi_problem(BadRequest, "`grammar` is not supported by this server", "unsupported_parameter", "validation")
+        raise tgi_problem(
+            BadRequest,
+            "`grammar` is not supported by this server",
+            "unsupported_parameter",
+            "validation",
+        )
     if p.watermark:
-        raise tgi_problem(BadRequest, "`watermark` is not supported by this server", "unsupported_parameter", "validation")
+        raise tgi_problem(
+            BadRequest,
+            "`watermark` is not supported by this server",
+            "unsupported_parameter",
+            "validation",
+        )
 
 
 async def _admit(engine: ChatEngine, body: GenerateRequest) -> Job:
@@ -56,10 +84,16 @@ async def _admit(engine: ChatEngine, body: GenerateRequest) -> Job:
     try:
         job = engine.prepare(body.inputs, body.parameters, asyncio.get_running_loop())
     except ValueError as exc:
-        raise tgi_problem(BadRequest, str(exc), "invalid_generation_request", "validation") from exc
+        raise tgi_problem(
+            BadRequest, str(exc), "invalid_generation_request", "validation"
+        ) from exc
     if not engine.try_admit():
         raise tgi_problem(
-            ServiceUnavailable, "Model is overloaded; retry shortly", "overloaded", "overloaded", headers={"Retry-After": "1"}
+            ServiceUnavailable,
+            "Model is overloaded; retry shortly",
+            "overloaded",
+            "overloaded",
+            headers={"Retry-After": "1"},
         )
     engine.submit(job)
     return job
@@ -78,7 +112,13 @@ async def generate_json(engine: ChatEngine, body: GenerateRequest) -> dict[str, 
             elif kind == "prefill":
                 prefill = payload
             elif kind == "error":
-                raise tgi_problem(Problem, "Generation failed: " + payload, "generation_failed", "generation", status=500)
+                raise tgi_problem(
+                    Problem,
+                    "Generation failed: " + payload,
+                    "generation_failed",
+                    "generation",
+                    status=500,
+                )
             else:
                 done = payload
                 break
@@ -113,12 +153,25 @@ async def stream_events(engine: ChatEngine, body: GenerateRequest) -> StreamingR
                 if kind == "prefill":
                     continue
                 if kind == "error":
-                    yield _sse({"error": "Generation failed: " + payload, "error_type": "generation"})
+                    yield _sse(
+                        {
+                            "error": "Generation failed: " + payload,
+                            "error_type": "generation",
+                        }
+                    )
                     return
                 if kind == "token":
                     if pending is not None:
                         index += 1
-                        yield _sse({"index": index, "token": pending[0], "top_tokens": pending[1], "generated_text": None, "details": None})
+                        yield _sse(
+                            {
+                                "index": index,
+                                "token": pending[0],
+                                "top_tokens": pending[1],
+                                "generated_text": None,
+                                "details": None,
+                            }
+                        )
                     pending = payload
                     continue
                 # done: the last token carries generated_text and details
@@ -129,7 +182,14 @@ async def stream_events(engine: ChatEngine, body: GenerateRequest) -> StreamingR
                 yield _sse(
                     {
                         "index": index,
-                        "token": pending[0] if pending else {"id": engine.eos_id, "text": "", "logprob": None, "special": True},
+                        "token": pending[0]
+                        if pending
+                        else {
+                            "id": engine.eos_id,
+                            "text": "",
+                            "logprob": None,
+                            "special": True,
+                        },
                         "top_tokens": pending[1] if pending else None,
                         "generated_text": text,
                         "details": {
@@ -145,14 +205,18 @@ async def stream_events(engine: ChatEngine, body: GenerateRequest) -> StreamingR
             job.cancelled.set()  # client gone or finished: free the row
             engine.release()
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 def _sse(data: dict[str, Any]) -> bytes:
     return f"data:{json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
-@router.post("/generate", response_model=GenerateResponse, response_model_exclude_none=True)
+@router.post(
+    "/generate", response_model=GenerateResponse, response_model_exclude_none=True
+)
 async def generate(body: GenerateRequest, request: Request) -> JSONResponse:
     return JSONResponse(await generate_json(_engine(request), body))
 
@@ -201,5 +265,7 @@ async def health(request: Request) -> Response:
     """TGI's readiness route (200 once the model answers)."""
     engine = getattr(request.app.state, "engine", None)
     if engine is None or not engine.ready:
-        raise tgi_problem(ServiceUnavailable, "model not loaded", "not_ready", "unhealthy")
+        raise tgi_problem(
+            ServiceUnavailable, "model not loaded", "not_ready", "unhealthy"
+        )
     return Response(status_code=200)

@@ -8,12 +8,16 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from eindr_common.app import add_readiness_check, build_app
+from eindr_common.errors import (
+    ServiceUnavailable,
+    ValidationFailed,
+    problem_response,
+    validation_errors,
+)
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-
-from eindr_common.app import add_readiness_check, build_app
-from eindr_common.errors import ServiceUnavailable, ValidationFailed, problem_response, validation_errors
 
 from .api import router
 from .config import ChatSettings, get_settings
@@ -34,7 +38,10 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         await asyncio.to_thread(engine.warm_up)
         engine.start()
         app.state.engine = engine
-        log.info("chat model loaded", extra={"fields": {"model": engine.model_id, "device": engine.device}})
+        log.info(
+            "chat model loaded",
+            extra={"fields": {"model": engine.model_id, "device": engine.device}},
+        )
         try:
             yield
         finally:
@@ -43,11 +50,15 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
     app = build_app("chat", lifespan=lifespan, settings=settings)
     app.state.settings = settings
 
-    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def on_validation(
+        request: Request, exc: RequestValidationError
+    ) -> JSONResponse:
         # problem+json as everywhere, plus TGI's `error`/`error_type` for its clients
         errors = validation_errors(exc)
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        problem = ValidationFailed(detail, errors=errors, extra={"error": detail, "error_type": "validation"})
+        problem = ValidationFailed(
+            detail, errors=errors, extra={"error": detail, "error_type": "validation"}
+        )
         return problem_response(problem, request)
 
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ BLOOM_560M = {"hidden_size": 1024, "n_layer": 24, "n_head": 16, "vocab_size": 25
 
 def build_tokenizer(vocab_size: int = 600):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
     try:  # transformers 4.x
         from transformers import BloomTokenizerFast as TokenizerClass
     except ImportError:  # transformers 5 folds Bloom's into the generic fast tokenizer
@@ -41,12 +42,22 @@ def build_tokenizer(vocab_size: int = 600):
     )
     tok.train_from_iterator(CORPUS * 20, trainer)
     return TokenizerClass(
-        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
     )
 
 
 def build_bloom_checkpoint(
-    path: str | Path, *, hidden_size: int = 64, n_layer: int = 2, n_head: int = 4, vocab_size: int | None = None, seed: int = 0
+    path: str | Path,
+    *,
+    hidden_size: int = 64,
+    n_layer: int = 2,
+    n_head: int = 4,
+    vocab_size: int | None = None,
+    seed: int = 0,
 ) -> Path:
     import torch
     from transformers import BloomConfig, BloomForCausalLM

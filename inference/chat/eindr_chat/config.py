@@ -14,7 +14,9 @@ class ChatSettings(CommonSettings):
     chat_model: str | None = None
     chat_model_name: str | None = None  # reported by /info; default: the directory name
     chat_device: Literal["auto", "cpu", "cuda"] = "auto"
-    chat_dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"  # auto: float16 on GPU, float32 on CPU
+    chat_dtype: Literal["auto", "float32", "float16", "bfloat16"] = (
+        "auto"  # auto: float16 on GPU, float32 on CPU
+    )
     chat_cpu_threads: int = 0  # 0: torch's default
     # Batching: requests that arrive within the window are decoded together.
     chat_max_batch_size: int = 8

@@ -25,15 +25,21 @@ from .schemas import Parameters
 log = logging.getLogger("eindr.chat")
 
 STEP_SECONDS = Histogram(
-    "eindr_chat_decode_step_seconds", "Time of one batched decoding step",
+    "eindr_chat_decode_step_seconds",
+    "Time of one batched decoding step",
     buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2),
 )
 REQUEST_SECONDS = Histogram(
-    "eindr_chat_inference_seconds", "Time from admission to the last token of a request",
+    "eindr_chat_inference_seconds",
+    "Time from admission to the last token of a request",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
-BATCH_SIZE = Histogram("eindr_chat_batch_size", "Requests decoded together", buckets=(1, 2, 4, 8, 16, 32))
-QUEUE_DEPTH = Gauge("eindr_chat_queue_depth", "Requests admitted and not finished (running + waiting)")
+BATCH_SIZE = Histogram(
+    "eindr_chat_batch_size", "Requests decoded together", buckets=(1, 2, 4, 8, 16, 32)
+)
+QUEUE_DEPTH = Gauge(
+    "eindr_chat_queue_depth", "Requests admitted and not finished (running + waiting)"
+)
 TOKENS = Counter("eindr_chat_generated_tokens_total", "Tokens generated")
 MODEL_INFO = Info("eindr_chat_model", "The model this server runs")
 
@@ -42,7 +48,9 @@ class ModelLoadError(RuntimeError):
     pass
 
 
-def load_model(path: str | Path, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any, str, Any]:
+def load_model(
+    path: str | Path, device: str = "auto", dtype: str = "auto"
+) -> tuple[Any, Any, str, Any]:
     """Load a causal LM checkpoint directory (Bloom) and its tokenizer, never from a hub."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -62,7 +70,9 @@ def load_model(path: str | Path, device: str = "auto", dtype: str = "auto") -> t
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=torch_dtype)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(path), local_files_only=True, dtype=torch_dtype
+    )
     model.to(device).eval()
     return model, tokenizer, device, torch_dtype
 
@@ -87,7 +97,9 @@ class ChatEngine:
         import torch
 
         if not settings.chat_model:
-            raise ModelLoadError("EINDR_CHAT_MODEL is not set: point it at a Bloom checkpoint directory")
+            raise ModelLoadError(
+                "EINDR_CHAT_MODEL is not set: point it at a Bloom checkpoint directory"
+            )
         if settings.chat_cpu_threads:
             torch.set_num_threads(settings.chat_cpu_threads)
         self.settings = settings
@@ -103,8 +115,16 @@ class ChatEngine:
         self.admitted = 0
         self.lock = threading.Lock()
         self.ready = False
-        self.thread = threading.Thread(target=self._scheduler, name="chat-scheduler", daemon=True)
-        MODEL_INFO.info({"model": self.model_id, "device": self.device, "dtype": str(self.dtype).removeprefix("torch.")})
+        self.thread = threading.Thread(
+            target=self._scheduler, name="chat-scheduler", daemon=True
+        )
+        MODEL_INFO.info(
+            {
+                "model": self.model_id,
+                "device": self.device,
+                "dtype": str(self.dtype).removeprefix("torch."),
+            }
+        )
 
     # --- admission -----------------------------------------------------------------------
 
@@ -150,7 +170,11 @@ class ChatEngine:
             while len(batch) < self.settings.chat_max_batch_size:
                 remaining = deadline - time.monotonic()
                 try:
-                    nxt = self.inbox.get(timeout=max(remaining, 0)) if remaining > 0 else self.inbox.get_nowait()
+                    nxt = (
+                        self.inbox.get(timeout=max(remaining, 0))
+                        if remaining > 0
+                        else self.inbox.get_nowait()
+                    )
                 except queue.Empty:
                     break
                 if nxt is None:
@@ -169,17 +193,23 @@ class ChatEngine:
 
     # --- decoding ----------------------------------------------------------------------------
 
-    def _process_logits(self, logits, job: Job, history: list[int], generated: list[int]):
+    def _process_logits(
+        self, logits, job: Job, history: list[int], generated: list[int]
+    ):
         torch = self.torch
         p = job.params
         row = logits.unsqueeze(0)
         if p.repetition_penalty and p.repetition_penalty != 1.0:
             ids = torch.tensor([history], device=row.device)
             score = torch.gather(row, 1, ids)
-            score = torch.where(score < 0, score * p.repetition_penalty, score / p.repetition_penalty)
+            score = torch.where(
+                score < 0, score * p.repetition_penalty, score / p.repetition_penalty
+            )
             row = row.scatter(1, ids, score)
         if p.frequency_penalty and generated:
-            counts = torch.bincount(torch.tensor(generated, device=row.device), minlength=row.shape[-1]).to(row.dtype)
+            counts = torch.bincount(
+                torch.tensor(generated, device=row.device), minlength=row.shape[-1]
+            ).to(row.dtype)
             row = row - p.frequency_penalty * counts.unsqueeze(0)
         return row
 
@@ -200,9 +230,13 @@ class ChatEngine:
             shifted = (-logp - ent).abs()
             sorted_s, idx = torch.sort(shifted)
             cum = logp.gather(-1, idx).exp().cumsum(-1)
-            last = (cum < p.typical_p).sum(-1, keepdim=True).clamp(max=row.shape[-1] - 1)
+            last = (
+                (cum < p.typical_p).sum(-1, keepdim=True).clamp(max=row.shape[-1] - 1)
+            )
             remove_sorted = sorted_s > sorted_s.gather(-1, last)
-            row = row.masked_fill(remove_sorted.scatter(1, idx, remove_sorted), float("-inf"))
+            row = row.masked_fill(
+                remove_sorted.scatter(1, idx, remove_sorted), float("-inf")
+            )
         if p.top_p and p.top_p < 1.0:
             sorted_logits, idx = torch.sort(row, descending=True)
             cum = torch.softmax(sorted_logits, -1).cumsum(-1)
@@ -213,7 +247,13 @@ class ChatEngine:
 
     @staticmethod
     def _sampling(p: Parameters) -> bool:
-        return bool(p.do_sample or (p.temperature and p.temperature != 1.0) or p.top_k or p.top_p or p.typical_p)
+        return bool(
+            p.do_sample
+            or (p.temperature and p.temperature != 1.0)
+            or p.top_k
+            or p.top_p
+            or p.typical_p
+        )
 
     def generate_batch(self, jobs: list[Job]) -> None:
         torch = self.torch
@@ -240,7 +280,12 @@ class ChatEngine:
         with torch.inference_mode():
             for step in range(steps):
                 started = time.perf_counter()
-                out = self.model(input_ids=cur, attention_mask=attention, past_key_values=past, use_cache=True)
+                out = self.model(
+                    input_ids=cur,
+                    attention_mask=attention,
+                    past_key_values=past,
+                    use_cache=True,
+                )
                 past = out.past_key_values
                 logits = out.logits[:, -1, :].float()
                 if step == 0:
@@ -252,47 +297,88 @@ class ChatEngine:
                         finished[i] = True
                         next_ids.append(self.pad_id)
                         continue
-                    row = self._process_logits(logits[i], j, j.prompt_ids + generated[i], generated[i])
+                    row = self._process_logits(
+                        logits[i], j, j.prompt_ids + generated[i], generated[i]
+                    )
                     tok = self._sample(row, j, generators[i])
                     generated[i].append(tok)
                     TOKENS.inc()
-                    full = self.tokenizer.decode(generated[i], skip_special_tokens=False)
+                    full = self.tokenizer.decode(
+                        generated[i], skip_special_tokens=False
+                    )
                     prev_len = len(texts[i])
                     last = tok == self.eos_id or len(generated[i]) >= j.max_new_tokens
                     if full.endswith("\ufffd") and not last:
                         piece = ""  # an incomplete UTF-8 sequence: its text comes with the next token
                     else:
                         piece, texts[i] = full[prev_len:], full
-                    token = {"id": tok, "text": piece, "logprob": round(float(logprobs[i, tok]), 4), "special": tok in self.special_ids}
+                    token = {
+                        "id": tok,
+                        "text": piece,
+                        "logprob": round(float(logprobs[i, tok]), 4),
+                        "special": tok in self.special_ids,
+                    }
                     top = None
                     if j.params.top_n_tokens:
                         vals, idx = torch.topk(logprobs[i], j.params.top_n_tokens)
                         top = [
-                            {"id": int(t), "text": self.tokenizer.decode([int(t)]), "logprob": round(float(v), 4), "special": int(t) in self.special_ids}
+                            {
+                                "id": int(t),
+                                "text": self.tokenizer.decode([int(t)]),
+                                "logprob": round(float(v), 4),
+                                "special": int(t) in self.special_ids,
+                            }
                             for v, t in zip(vals, idx)
                         ]
                     reason = None
                     if tok == self.eos_id:
                         reason = "eos_token"
-                    elif any(s and s in texts[i][max(0, prev_len - len(s) + 1) :] for s in j.params.stop):
+                    elif any(
+                        s and s in texts[i][max(0, prev_len - len(s) + 1) :]
+                        for s in j.params.stop
+                    ):
                         reason = "stop_sequence"
                     elif len(generated[i]) >= j.max_new_tokens:
                         reason = "length"
                     j.emit("token", (token, top))
                     if reason:
                         finished[i] = True
-                        text = self.tokenizer.decode(generated[i], skip_special_tokens=True)
-                        j.emit("done", {"reason": reason, "text": text, "tokens": len(generated[i])})
+                        text = self.tokenizer.decode(
+                            generated[i], skip_special_tokens=True
+                        )
+                        j.emit(
+                            "done",
+                            {
+                                "reason": reason,
+                                "text": text,
+                                "tokens": len(generated[i]),
+                            },
+                        )
                         REQUEST_SECONDS.observe(time.perf_counter() - j.admitted_at)
                     next_ids.append(tok)
                 STEP_SECONDS.observe(time.perf_counter() - started)
                 if all(finished):
                     break
                 cur = torch.tensor(next_ids, device=self.device).unsqueeze(1)
-                attention = torch.cat([attention, torch.ones((n, 1), dtype=attention.dtype, device=self.device)], dim=1)
+                attention = torch.cat(
+                    [
+                        attention,
+                        torch.ones((n, 1), dtype=attention.dtype, device=self.device),
+                    ],
+                    dim=1,
+                )
         for i, j in enumerate(jobs):
             if not finished[i]:  # cancelled rows and safety net
-                j.emit("done", {"reason": "length", "text": self.tokenizer.decode(generated[i], skip_special_tokens=True), "tokens": len(generated[i])})
+                j.emit(
+                    "done",
+                    {
+                        "reason": "length",
+                        "text": self.tokenizer.decode(
+                            generated[i], skip_special_tokens=True
+                        ),
+                        "tokens": len(generated[i]),
+                    },
+                )
 
     def _emit_prefill(self, jobs: list[Job], logits, input_ids, attention) -> None:
         torch = self.torch
@@ -301,14 +387,28 @@ class ChatEngine:
                 continue
             offset = input_ids.shape[1] - len(j.prompt_ids)
             lp = torch.log_softmax(logits[i, offset:-1].float(), -1)
-            prefill = [{"id": j.prompt_ids[0], "text": self.tokenizer.decode([j.prompt_ids[0]]), "logprob": None}]
+            prefill = [
+                {
+                    "id": j.prompt_ids[0],
+                    "text": self.tokenizer.decode([j.prompt_ids[0]]),
+                    "logprob": None,
+                }
+            ]
             for k, tok in enumerate(j.prompt_ids[1:]):
-                prefill.append({"id": tok, "text": self.tokenizer.decode([tok]), "logprob": round(float(lp[k, tok]), 4)})
+                prefill.append(
+                    {
+                        "id": tok,
+                        "text": self.tokenizer.decode([tok]),
+                        "logprob": round(float(lp[k, tok]), 4),
+                    }
+                )
             j.emit("prefill", prefill)
 
     # --- request preparation -----------------------------------------------------------------
 
-    def prepare(self, inputs: str, params: Parameters, loop: asyncio.AbstractEventLoop) -> Job:
+    def prepare(
+        self, inputs: str, params: Parameters, loop: asyncio.AbstractEventLoop
+    ) -> Job:
         """Validate against the model's limits and build a job (raises ValueError with a reason)."""
         s = self.settings
         ids = self.tokenizer(inputs, add_special_tokens=False).input_ids
@@ -317,7 +417,9 @@ class ChatEngine:
         if not ids:
             raise ValueError("`inputs` has no tokens")
         if len(ids) > s.chat_max_input_tokens:
-            raise ValueError(f"`inputs` has {len(ids)} tokens; at most {s.chat_max_input_tokens} (or set `truncate`)")
+            raise ValueError(
+                f"`inputs` has {len(ids)} tokens; at most {s.chat_max_input_tokens} (or set `truncate`)"
+            )
         max_new = params.max_new_tokens or min(100, s.chat_max_new_tokens)
         if max_new > s.chat_max_new_tokens:
             raise ValueError(f"`max_new_tokens` must be <= {s.chat_max_new_tokens}")
@@ -329,4 +431,11 @@ class ChatEngine:
         seed = params.seed
         if seed is None and self._sampling(params):
             seed = random.getrandbits(63)
-        return Job(prompt_ids=ids, params=params, max_new_tokens=max_new, seed=seed, loop=loop, events=asyncio.Queue())
+        return Job(
+            prompt_ids=ids,
+            params=params,
+            max_new_tokens=max_new,
+            seed=seed,
+            loop=loop,
+            events=asyncio.Queue(),
+        )

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from eindr_chat.checkpoints import build_bloom_checkpoint
 from eindr_common.testing import ServiceProcess
 
@@ -21,13 +20,22 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 def _start(tmp: Path, name: str, env: dict[str, str]) -> ServiceProcess:
-    svc = ServiceProcess(name=name, app=APP, env={"EINDR_LOG_LEVEL": "WARNING", **env}, log_path=tmp / f"{name}.log")
+    svc = ServiceProcess(
+        name=name,
+        app=APP,
+        env={"EINDR_LOG_LEVEL": "WARNING", **env},
+        log_path=tmp / f"{name}.log",
+    )
     return svc.start(timeout_s=600)
 
 
 @pytest.fixture(scope="session")
 def chat_server(checkpoint, tmp_path_factory) -> Iterator[str]:
-    svc = _start(tmp_path_factory.mktemp("chat"), "chat", {"EINDR_CHAT_MODEL": str(checkpoint), "EINDR_CHAT_BATCH_WINDOW_MS": "20"})
+    svc = _start(
+        tmp_path_factory.mktemp("chat"),
+        "chat",
+        {"EINDR_CHAT_MODEL": str(checkpoint), "EINDR_CHAT_BATCH_WINDOW_MS": "20"},
+    )
     yield svc.url
     svc.stop()
 
@@ -35,8 +43,12 @@ def chat_server(checkpoint, tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def single_slot_server(checkpoint, tmp_path_factory) -> Iterator[str]:
     svc = _start(
-        tmp_path_factory.mktemp("chat-1"), "chat-1",
-        {"EINDR_CHAT_MODEL": str(checkpoint), "EINDR_CHAT_MAX_CONCURRENT_REQUESTS": "1"},
+        tmp_path_factory.mktemp("chat-1"),
+        "chat-1",
+        {
+            "EINDR_CHAT_MODEL": str(checkpoint),
+            "EINDR_CHAT_MAX_CONCURRENT_REQUESTS": "1",
+        },
     )
     yield svc.url
     svc.stop()
@@ -55,12 +67,20 @@ def reference(checkpoint):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(checkpoint))
-    model = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(
+        str(checkpoint), dtype=torch.float32
+    ).eval()
 
     def greedy(prompt: str, n: int) -> list[int]:
         ids = tok(prompt, return_tensors="pt").input_ids
         with torch.inference_mode():
-            out = model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=tok.pad_token_id)
-        return out[0, ids.shape[1]:].tolist()
+            out = model.generate(
+                ids,
+                max_new_tokens=n,
+                min_new_tokens=n,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+            )
+        return out[0, ids.shape[1] :].tolist()
 
     return greedy

@@ -14,7 +14,13 @@ import pytest
 pytestmark = pytest.mark.xdist_group("inference-chat")
 
 
-PROMPTS = ["Remind me to", "Ali owes you", "The meeting with Sarah is on", "Hello! How can I", "I saved your note: the wifi"]
+PROMPTS = [
+    "Remind me to",
+    "Ali owes you",
+    "The meeting with Sarah is on",
+    "Hello! How can I",
+    "I saved your note: the wifi",
+]
 
 
 def assert_problem(resp: httpx.Response, status: int, code: str) -> dict:
@@ -47,13 +53,24 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(client):
 
     def batch_stats() -> tuple[float, float]:
         text = client.get("/metrics").text
-        s = float(re.search(r"^eindr_chat_batch_size_sum (\S+)$", text, re.M).group(1))
-        c = float(re.search(r"^eindr_chat_batch_size_count (\S+)$", text, re.M).group(1))
+        s = float(
+            re.search(r"^eindr_chat_batch_size_sum (\S+)$", text, re.MULTILINE).group(1)
+        )
+        c = float(
+            re.search(r"^eindr_chat_batch_size_count (\S+)$", text, re.MULTILINE).group(
+                1
+            )
+        )
         return s, c
 
     before = batch_stats()
     with cf.ThreadPoolExecutor(len(PROMPTS) * 2) as pool:
-        results = list(pool.map(lambda p: gen(client, p, max_new_tokens=6)["generated_text"], PROMPTS * 2))
+        results = list(
+            pool.map(
+                lambda p: gen(client, p, max_new_tokens=6)["generated_text"],
+                PROMPTS * 2,
+            )
+        )
     after = batch_stats()
     assert results == [solo[p] for p in PROMPTS * 2]  # left padding changes nothing
     requests, batches = after[0] - before[0], after[1] - before[1]
@@ -61,10 +78,32 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(client):
 
 
 def test_seeded_sampling_is_reproducible(client):
-    a = gen(client, "Remind me to", do_sample=True, seed=42, temperature=0.9, top_k=50, top_p=0.95, max_new_tokens=10, details=True)
-    b = gen(client, "Remind me to", do_sample=True, seed=42, temperature=0.9, top_k=50, top_p=0.95, max_new_tokens=10, details=True)
+    a = gen(
+        client,
+        "Remind me to",
+        do_sample=True,
+        seed=42,
+        temperature=0.9,
+        top_k=50,
+        top_p=0.95,
+        max_new_tokens=10,
+        details=True,
+    )
+    b = gen(
+        client,
+        "Remind me to",
+        do_sample=True,
+        seed=42,
+        temperature=0.9,
+        top_k=50,
+        top_p=0.95,
+        max_new_tokens=10,
+        details=True,
+    )
     assert a["generated_text"] == b["generated_text"] and a["details"]["seed"] == 42
-    unseeded = gen(client, "Remind me to", do_sample=True, max_new_tokens=4, details=True)
+    unseeded = gen(
+        client, "Remind me to", do_sample=True, max_new_tokens=4, details=True
+    )
     assert isinstance(unseeded["details"]["seed"], int)
     greedy = gen(client, "Remind me to", max_new_tokens=4, details=True)
     assert greedy["details"]["seed"] is None
@@ -81,14 +120,26 @@ def test_stop_sequence_ends_generation(client):
 
 
 def test_full_text_prefill_and_top_tokens(client):
-    body = gen(client, "Remind me to", max_new_tokens=3, return_full_text=True, decoder_input_details=True, top_n_tokens=2, details=True)
+    body = gen(
+        client,
+        "Remind me to",
+        max_new_tokens=3,
+        return_full_text=True,
+        decoder_input_details=True,
+        top_n_tokens=2,
+        details=True,
+    )
     assert body["generated_text"].startswith("Remind me to")
     prefill = body["details"]["prefill"]
     assert prefill[0]["logprob"] is None and all(p["logprob"] < 0 for p in prefill[1:])
     assert "".join(p["text"] for p in prefill) == "Remind me to"
-    assert len(body["details"]["top_tokens"]) == 3 and all(len(t) == 2 for t in body["details"]["top_tokens"])
+    assert len(body["details"]["top_tokens"]) == 3 and all(
+        len(t) == 2 for t in body["details"]["top_tokens"]
+    )
     # the greedy token is the most likely one
-    assert body["details"]["tokens"][0]["id"] == body["details"]["top_tokens"][0][0]["id"]
+    assert (
+        body["details"]["tokens"][0]["id"] == body["details"]["top_tokens"][0][0]["id"]
+    )
 
 
 # --- the protocol: TGI client, LangChain, SSE, compat route ----------------------------------
@@ -99,12 +150,22 @@ def test_text_generation_client(chat_server):
 
     client = Client(chat_server, timeout=60)
     resp = client.generate("Remind me to", max_new_tokens=5)
-    assert resp.details.generated_tokens == 5 and resp.details.finish_reason.value == "length"
+    assert (
+        resp.details.generated_tokens == 5
+        and resp.details.finish_reason.value == "length"
+    )
     assert resp.generated_text == "".join(t.text for t in resp.details.tokens)
     events = list(client.generate_stream("Remind me to", max_new_tokens=5))
     assert len(events) == 5
-    assert all(e.details is None for e in events[:-1]) and events[-1].details.generated_tokens == 5
-    assert events[-1].generated_text == resp.generated_text == "".join(e.token.text for e in events)
+    assert (
+        all(e.details is None for e in events[:-1])
+        and events[-1].details.generated_tokens == 5
+    )
+    assert (
+        events[-1].generated_text
+        == resp.generated_text
+        == "".join(e.token.text for e in events)
+    )
 
 
 def test_text_generation_client_sees_validation_errors(chat_server):
@@ -122,7 +183,9 @@ async def test_text_generation_async_client(chat_server):
     client = AsyncClient(chat_server, timeout=60)
     resp = await client.generate("Hello! How can I", max_new_tokens=4)
     assert resp.details.generated_tokens == 4
-    tokens = [e async for e in client.generate_stream("Hello! How can I", max_new_tokens=4)]
+    tokens = [
+        e async for e in client.generate_stream("Hello! How can I", max_new_tokens=4)
+    ]
     assert tokens[-1].generated_text == resp.generated_text
 
 
@@ -130,7 +193,9 @@ def test_langchain_huggingface_endpoint(chat_server):
     from langchain_huggingface import HuggingFaceEndpoint
 
     # LangChain's defaults sample (temperature 0.8, top_p/typical_p 0.95): a seed makes it repeatable
-    llm = HuggingFaceEndpoint(endpoint_url=chat_server, max_new_tokens=6, seed=7, timeout=60)
+    llm = HuggingFaceEndpoint(
+        endpoint_url=chat_server, max_new_tokens=6, seed=7, timeout=60
+    )
     text = llm.invoke("Remind me to")
     assert isinstance(text, str) and text
     chunks = list(llm.stream("Remind me to"))
@@ -138,33 +203,63 @@ def test_langchain_huggingface_endpoint(chat_server):
 
 
 def test_generate_stream_sse_shape(client):
-    with client.stream("POST", "/generate_stream", json={"inputs": "Remind me to", "parameters": {"max_new_tokens": 4}}) as resp:
-        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
-        events = [json.loads(line[len("data:"):]) for line in resp.iter_lines() if line.startswith("data:")]
+    with client.stream(
+        "POST",
+        "/generate_stream",
+        json={"inputs": "Remind me to", "parameters": {"max_new_tokens": 4}},
+    ) as resp:
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith(
+            "text/event-stream"
+        )
+        events = [
+            json.loads(line[len("data:") :])
+            for line in resp.iter_lines()
+            if line.startswith("data:")
+        ]
     assert [e["index"] for e in events] == [1, 2, 3, 4]
     assert all(e["generated_text"] is None for e in events[:-1])
     last = events[-1]
-    assert last["details"]["finish_reason"] == "length" and last["details"]["input_length"] > 0
+    assert (
+        last["details"]["finish_reason"] == "length"
+        and last["details"]["input_length"] > 0
+    )
     assert last["generated_text"] == "".join(e["token"]["text"] for e in events)
 
 
 def test_compat_route_is_routed_by_stream(client):
-    listed = client.post("/", json={"inputs": "Remind me to", "parameters": {"max_new_tokens": 3}})
+    listed = client.post(
+        "/", json={"inputs": "Remind me to", "parameters": {"max_new_tokens": 3}}
+    )
     assert isinstance(listed.json(), list) and listed.json()[0]["generated_text"]
-    streamed = client.post("/", json={"inputs": "Remind me to", "parameters": {"max_new_tokens": 3}, "stream": True})
+    streamed = client.post(
+        "/",
+        json={
+            "inputs": "Remind me to",
+            "parameters": {"max_new_tokens": 3},
+            "stream": True,
+        },
+    )
     assert streamed.headers["content-type"].startswith("text/event-stream")
     assert streamed.text.count("data:") == 3
 
 
 def test_info_and_health(client, checkpoint):
     info = client.get("/info").json()
-    assert info["model_id"] == checkpoint.name and info["model_pipeline_tag"] == "text-generation"
+    assert (
+        info["model_id"] == checkpoint.name
+        and info["model_pipeline_tag"] == "text-generation"
+    )
     assert info["model_device_type"] == "cpu" and info["model_dtype"] == "float32"
     assert info["max_total_tokens"] == 2048
     assert client.get("/health").status_code == 200
     assert client.get("/readyz").json()["checks"] == {"model": "ok"}
     metrics = client.get("/metrics").text
-    for name in ("eindr_chat_inference_seconds_count", "eindr_chat_batch_size_count", "eindr_chat_queue_depth", "eindr_chat_model_info"):
+    for name in (
+        "eindr_chat_inference_seconds_count",
+        "eindr_chat_batch_size_count",
+        "eindr_chat_queue_depth",
+        "eindr_chat_model_info",
+    ):
         assert name in metrics
 
 
@@ -172,25 +267,60 @@ def test_info_and_health(client, checkpoint):
 
 
 def test_bad_requests_are_400_problems(client):
-    post = lambda body: client.post("/generate", json=body)  # noqa: E731
+    post = lambda body: client.post("/generate", json=body)
     assert_problem(post({"inputs": "", "parameters": {}}), 400, "empty_input")
     assert_problem(post({"inputs": "x" * 4001}), 400, "input_too_long")
-    body = assert_problem(post({"inputs": "hi", "parameters": {"temperature": 0}}), 400, "validation_error")
+    body = assert_problem(
+        post({"inputs": "hi", "parameters": {"temperature": 0}}),
+        400,
+        "validation_error",
+    )
     assert body["errors"][0]["field"] == "parameters.temperature"
-    assert_problem(post({"inputs": "hi", "parameters": {"top_p": 1.5}}), 400, "validation_error")
-    assert_problem(post({"inputs": "hi", "parameters": {"max_new_tokens": 5000}}), 400, "invalid_generation_request")
-    assert_problem(post({"inputs": "hi", "parameters": {"best_of": 2, "do_sample": True}}), 400, "unsupported_parameter")
-    assert_problem(post({"inputs": "hi", "parameters": {"stop": ["a", "b", "c", "d", "e"]}}), 400, "too_many_stop_sequences")
+    assert_problem(
+        post({"inputs": "hi", "parameters": {"top_p": 1.5}}), 400, "validation_error"
+    )
+    assert_problem(
+        post({"inputs": "hi", "parameters": {"max_new_tokens": 5000}}),
+        400,
+        "invalid_generation_request",
+    )
+    assert_problem(
+        post({"inputs": "hi", "parameters": {"best_of": 2, "do_sample": True}}),
+        400,
+        "unsupported_parameter",
+    )
+    assert_problem(
+        post({"inputs": "hi", "parameters": {"stop": ["a", "b", "c", "d", "e"]}}),
+        400,
+        "too_many_stop_sequences",
+    )
     assert_problem(post({"parameters": {}}), 400, "validation_error")
-    resp = client.post("/generate", content=b"{oops", headers={"content-type": "application/json"})
+    resp = client.post(
+        "/generate", content=b"{oops", headers={"content-type": "application/json"}
+    )
     assert_problem(resp, 400, "validation_error")
-    assert_problem(client.post("/generate_stream", json={"inputs": "  "}), 400, "empty_input")
+    assert_problem(
+        client.post("/generate_stream", json={"inputs": "  "}), 400, "empty_input"
+    )
 
 
 def test_overload_is_503_with_retry_after(single_slot_server):
-    with httpx.Client(base_url=single_slot_server, timeout=120) as c:
-        with cf.ThreadPoolExecutor(4) as pool:
-            responses = list(pool.map(lambda _: c.post("/generate", json={"inputs": "Remind me to", "parameters": {"max_new_tokens": 512}}), range(4)))
+    with (
+        httpx.Client(base_url=single_slot_server, timeout=120) as c,
+        cf.ThreadPoolExecutor(4) as pool,
+    ):
+        responses = list(
+            pool.map(
+                lambda _: c.post(
+                    "/generate",
+                    json={
+                        "inputs": "Remind me to",
+                        "parameters": {"max_new_tokens": 512},
+                    },
+                ),
+                range(4),
+            )
+        )
     statuses = [r.status_code for r in responses]
     assert 200 in statuses and 503 in statuses and set(statuses) <= {200, 503}
     for r in responses:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-from fastapi import APIRouter, Request
-
 from eindr_common.errors import BadRequest, PayloadTooLarge
+from fastapi import APIRouter, Request
 
 from .engine import IntentEngine, check_lengths, normalize
 from .schemas import (
@@ -39,14 +38,16 @@ def _validate_texts(engine: IntentEngine, texts: list[str], field: str) -> None:
         raise BadRequest(f"`{field}` is an empty list.", code="empty_input")
     if len(texts) > s.intent_max_client_batch_size:
         raise PayloadTooLarge(
-            f"{len(texts)} inputs in one request; at most {s.intent_max_client_batch_size}.", code="batch_too_large"
+            f"{len(texts)} inputs in one request; at most {s.intent_max_client_batch_size}.",
+            code="batch_too_large",
         )
     for i, text in enumerate(texts):
         if not text.strip():
             raise BadRequest(f"`{field}`[{i}] is empty.", code="empty_input")
         if len(text) > s.intent_max_input_chars:
             raise PayloadTooLarge(
-                f"`{field}`[{i}] has {len(text)} characters; at most {s.intent_max_input_chars}.", code="input_too_long"
+                f"`{field}`[{i}] has {len(text)} characters; at most {s.intent_max_input_chars}.",
+                code="input_too_long",
             )
 
 
@@ -77,10 +78,20 @@ async def embeddings(body: EmbeddingsRequest, request: Request) -> EmbeddingsRes
             "Token-id input is not supported: send text (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False)).",
             code="token_input_unsupported",
         )
-    if body.model and body.model not in {engine.settings.intent_model_name, "all-MiniLM-L6-v2", "text-embedding-ada-002"}:
-        raise BadRequest(f"Unknown model {body.model!r}; this server runs {engine.settings.intent_model_name!r}.", code="unknown_model")
+    if body.model and body.model not in {
+        engine.settings.intent_model_name,
+        "all-MiniLM-L6-v2",
+        "text-embedding-ada-002",
+    }:
+        raise BadRequest(
+            f"Unknown model {body.model!r}; this server runs {engine.settings.intent_model_name!r}.",
+            code="unknown_model",
+        )
     if body.dimensions is not None and body.dimensions > engine.embedder.dimensions:
-        raise BadRequest(f"`dimensions` is at most {engine.embedder.dimensions}.", code="invalid_dimensions")
+        raise BadRequest(
+            f"`dimensions` is at most {engine.embedder.dimensions}.",
+            code="invalid_dimensions",
+        )
     _validate_texts(engine, texts, "input")
     check_lengths(engine.embedder, texts, truncate=False)
     vectors = await engine.batcher.embed(texts)
@@ -91,11 +102,17 @@ async def embeddings(body: EmbeddingsRequest, request: Request) -> EmbeddingsRes
     data = [
         EmbeddingItem(
             index=i,
-            embedding=base64.b64encode(v.astype("<f4").tobytes()).decode() if body.encoding_format == "base64" else v.tolist(),
+            embedding=base64.b64encode(v.astype("<f4").tobytes()).decode()
+            if body.encoding_format == "base64"
+            else v.tolist(),
         )
         for i, v in enumerate(vectors)
     ]
-    return EmbeddingsResponse(data=data, model=engine.settings.intent_model_name, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
+    return EmbeddingsResponse(
+        data=data,
+        model=engine.settings.intent_model_name,
+        usage=Usage(prompt_tokens=tokens, total_tokens=tokens),
+    )
 
 
 @router.post("/classify", response_model=ClassifyResponse, tags=["intent"])
@@ -108,7 +125,9 @@ async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
     return ClassifyResponse(
         intent=pred.intent,
         confidence=pred.confidence,
-        alternatives=[Alternative(intent=i, confidence=c) for i, c in pred.alternatives],
+        alternatives=[
+            Alternative(intent=i, confidence=c) for i, c in pred.alternatives
+        ],
     )
 
 

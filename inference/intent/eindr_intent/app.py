@@ -8,10 +8,9 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-
 from eindr_common.app import add_readiness_check, build_app
 from eindr_common.errors import ServiceUnavailable
+from fastapi import FastAPI
 
 from .api import router
 from .config import IntentSettings, get_settings

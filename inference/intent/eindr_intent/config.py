@@ -12,6 +12,8 @@ class IntentSettings(CommonSettings):
     intent_model: str | None = None
     intent_model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
     intent_device: str = "auto"  # auto | cpu | cuda
+    # torch intra-op threads on CPU (0: torch's default, one per core)
+    intent_cpu_threads: int = 0
     # Labelled utterances (YAML); unset: the file shipped in eindr_intent/data.
     intent_examples: str | None = None
     # Below this probability the answer is out_of_scope.

@@ -13,19 +13,23 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from prometheus_client import Gauge, Histogram, Info
-
 from eindr_common.errors import PayloadTooLarge, ServiceUnavailable
+from prometheus_client import Gauge, Histogram, Info
 
 from .config import IntentSettings
 
 log = logging.getLogger("eindr.intent")
 
 INFERENCE_SECONDS = Histogram(
-    "eindr_intent_inference_seconds", "Time to encode one micro-batch",
+    "eindr_intent_inference_seconds",
+    "Time to encode one micro-batch",
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
-BATCH_SIZE = Histogram("eindr_intent_batch_size", "Texts encoded together", buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+BATCH_SIZE = Histogram(
+    "eindr_intent_batch_size",
+    "Texts encoded together",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 QUEUE_DEPTH = Gauge("eindr_intent_queue_depth", "Texts waiting to be encoded")
 MODEL_INFO = Info("eindr_intent_model", "The embedding model this server runs")
 
@@ -42,40 +46,65 @@ class Embedder:
     """The model: one thread encodes (torch already uses every core per batch)."""
 
     def __init__(self, settings: IntentSettings) -> None:
+        import torch
         from sentence_transformers import SentenceTransformer
 
+        if settings.intent_cpu_threads:
+            torch.set_num_threads(settings.intent_cpu_threads)
         device = settings.intent_device
         if device == "auto":
-            import torch
-
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.path = Path(settings.intent_model) if settings.intent_model else default_model_dir()
-        self.model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
+        self.path = (
+            Path(settings.intent_model)
+            if settings.intent_model
+            else default_model_dir()
+        )
+        self.model = SentenceTransformer(
+            str(self.path), device=device, local_files_only=True
+        )
         # Normalisation is the caller's choice (TEI's `normalize`): drop a trailing
         # Normalize module and apply it per request instead.
         if type(self.model[len(self.model) - 1]).__name__ == "Normalize":
             del self.model[len(self.model) - 1]
         self.device = device
         self.max_seq_length = int(self.model.max_seq_length)
-        dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         self.dimensions = int(dim())
         # A private copy for counting tokens on the event loop: a fast tokenizer must not be
         # used from two threads at once ("Already borrowed") and the encoder thread owns
         # the model's.
         from tokenizers import Tokenizer
 
-        self._counter = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+        self._counter = Tokenizer.from_str(
+            self.model.tokenizer.backend_tokenizer.to_str()
+        )
         self._counter.no_truncation()
         self._counter.no_padding()
-        MODEL_INFO.info({"model": settings.intent_model_name, "path": str(self.path), "device": device})
+        MODEL_INFO.info(
+            {
+                "model": settings.intent_model_name,
+                "path": str(self.path),
+                "device": device,
+            }
+        )
 
     def token_counts(self, texts: list[str]) -> list[int]:
-        return [len(e.ids) for e in self._counter.encode_batch(texts, add_special_tokens=True)]
+        return [
+            len(e.ids)
+            for e in self._counter.encode_batch(texts, add_special_tokens=True)
+        ]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unnormalised float32 embeddings; inputs longer than the model takes are truncated."""
         return self.model.encode(
-            texts, batch_size=len(texts) or 1, convert_to_numpy=True, normalize_embeddings=False, show_progress_bar=False
+            texts,
+            batch_size=len(texts) or 1,
+            convert_to_numpy=True,
+            normalize_embeddings=False,
+            show_progress_bar=False,
         )
 
 
@@ -90,7 +119,9 @@ class MicroBatcher:
     ``window_ms``; everything that arrives meanwhile (up to ``max_batch`` texts) shares one
     forward pass. A bounded number of texts may wait; more is refused (503 + Retry-After)."""
 
-    def __init__(self, embedder: Embedder, *, window_ms: float, max_batch: int, max_queue: int) -> None:
+    def __init__(
+        self, embedder: Embedder, *, window_ms: float, max_batch: int, max_queue: int
+    ) -> None:
         self.embedder = embedder
         self.window_s = window_ms / 1000
         self.max_batch = max_batch
@@ -101,7 +132,9 @@ class MicroBatcher:
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
+        self.task = asyncio.get_running_loop().create_task(
+            self._run(), name="micro-batcher"
+        )
 
     async def stop(self) -> None:
         if self.task:
@@ -115,7 +148,9 @@ class MicroBatcher:
     async def embed(self, texts: list[str]) -> np.ndarray:
         if self.waiting_texts + len(texts) > self.max_queue:
             raise ServiceUnavailable(
-                "The embedding queue is full; retry shortly.", code="overloaded", headers={"Retry-After": "1"}
+                "The embedding queue is full; retry shortly.",
+                code="overloaded",
+                headers={"Retry-After": "1"},
             )
         future = asyncio.get_running_loop().create_future()
         self.waiting_texts += len(texts)
@@ -150,8 +185,10 @@ class MicroBatcher:
             QUEUE_DEPTH.set(self.waiting_texts)
             started = time.perf_counter()
             try:
-                vectors = await loop.run_in_executor(self.executor, self.embedder.encode, texts)
-            except Exception as exc:  # handed to every waiting request
+                vectors = await loop.run_in_executor(
+                    self.executor, self.embedder.encode, texts
+                )
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
                 for j in batch:
                     if not j.future.done():
                         j.future.set_exception(exc)
@@ -195,7 +232,11 @@ class Examples:
 
 
 def load_examples(path: str | None = None) -> Examples:
-    source = Path(path) if path else Path(str(files("eindr_intent").joinpath("data", "intents.yaml")))
+    source = (
+        Path(path)
+        if path
+        else Path(str(files("eindr_intent").joinpath("data", "intents.yaml")))
+    )
     data = yaml.safe_load(source.read_text())
     ex = Examples([], [], [], [], {})
     for intent, spec in data["intents"].items():
@@ -225,10 +266,12 @@ class IntentClassifier:
         self.threshold = threshold
         self.clf = None
 
-    def fit(self, vectors: np.ndarray, labels: list[str]) -> "IntentClassifier":
+    def fit(self, vectors: np.ndarray, labels: list[str]) -> IntentClassifier:
         from sklearn.linear_model import LogisticRegression
 
-        self.clf = LogisticRegression(C=10.0, max_iter=3000).fit(normalize(vectors), labels)
+        self.clf = LogisticRegression(C=10.0, max_iter=3000).fit(
+            normalize(vectors), labels
+        )
         return self
 
     @property
@@ -244,7 +287,13 @@ class IntentClassifier:
             intent, conf = ranked[0]
             if conf < self.threshold:
                 intent = OUT_OF_SCOPE
-            out.append(Prediction(intent, round(conf, 4), [(i, round(p, 4)) for i, p in ranked[1 : 1 + top_k]]))
+            out.append(
+                Prediction(
+                    intent,
+                    round(conf, 4),
+                    [(i, round(p, 4)) for i, p in ranked[1 : 1 + top_k]],
+                )
+            )
         return out
 
     def accuracy(self, vectors: np.ndarray, labels: list[str]) -> float:
@@ -258,10 +307,18 @@ class IntentEngine:
         self.embedder = Embedder(settings)
         self.examples = load_examples(settings.intent_examples)
         train = self.embedder.encode(self.examples.train_texts)
-        self.classifier = IntentClassifier(settings.intent_oos_threshold).fit(train, self.examples.train_labels)
-        held = self.embedder.encode(self.examples.held_out_texts) if self.examples.held_out_texts else None
+        self.classifier = IntentClassifier(settings.intent_oos_threshold).fit(
+            train, self.examples.train_labels
+        )
+        held = (
+            self.embedder.encode(self.examples.held_out_texts)
+            if self.examples.held_out_texts
+            else None
+        )
         self.held_out_accuracy = (
-            self.classifier.accuracy(held, self.examples.held_out_labels) if held is not None else None
+            self.classifier.accuracy(held, self.examples.held_out_labels)
+            if held is not None
+            else None
         )
         self.batcher = MicroBatcher(
             self.embedder,
@@ -272,7 +329,12 @@ class IntentEngine:
         self.ready = False
         log.info(
             "intent classifier trained",
-            extra={"fields": {"examples": len(self.examples.train_texts), "held_out_accuracy": self.held_out_accuracy}},
+            extra={
+                "fields": {
+                    "examples": len(self.examples.train_texts),
+                    "held_out_accuracy": self.held_out_accuracy,
+                }
+            },
         )
 
     def warm_up(self) -> None:

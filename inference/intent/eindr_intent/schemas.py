@@ -47,7 +47,9 @@ class EmbeddingsResponse(BaseModel):
 
 class ClassifyRequest(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
-    top_k: int = Field(default=3, ge=0, le=20, description="How many alternatives to return")
+    top_k: int = Field(
+        default=3, ge=0, le=20, description="How many alternatives to return"
+    )
 
 
 class Alternative(BaseModel):
@@ -57,7 +59,9 @@ class Alternative(BaseModel):
 
 class ClassifyResponse(BaseModel):
     intent: str
-    confidence: float = Field(description="Probability of the top intent (before the out-of-scope threshold)")
+    confidence: float = Field(
+        description="Probability of the top intent (before the out-of-scope threshold)"
+    )
     alternatives: list[Alternative]
 
 

@@ -8,12 +8,10 @@ import re
 import httpx
 import numpy as np
 import pytest
-
 from eindr_intent.engine import load_examples
 
 # one xdist worker per component: its model server starts once
 pytestmark = pytest.mark.xdist_group("inference-intent")
-
 
 
 def assert_problem(resp: httpx.Response, status: int, code: str) -> dict:
@@ -30,8 +28,19 @@ def assert_problem(resp: httpx.Response, status: int, code: str) -> dict:
 def test_examples_cover_every_intent_with_held_out_split():
     ex = load_examples()
     expected = {
-        "create_reminder", "cancel_reminder", "list_reminders", "snooze_reminder", "add_note", "search_notes",
-        "ledger_add", "ledger_settle", "ledger_query", "share_with_friend", "calendar_query", "small_talk", "out_of_scope",
+        "create_reminder",
+        "cancel_reminder",
+        "list_reminders",
+        "snooze_reminder",
+        "add_note",
+        "search_notes",
+        "ledger_add",
+        "ledger_settle",
+        "ledger_query",
+        "share_with_friend",
+        "calendar_query",
+        "small_talk",
+        "out_of_scope",
     }
     assert set(ex.descriptions) == expected
     for intent in expected:
@@ -62,13 +71,20 @@ def test_classify_canonical_utterances(client, text, intent):
     body = resp.json()
     assert body["intent"] == intent, body
     assert 0 < body["confidence"] <= 1
-    assert len(body["alternatives"]) == 3 and all(a["intent"] != body["intent"] for a in body["alternatives"])
+    assert len(body["alternatives"]) == 3 and all(
+        a["intent"] != body["intent"] for a in body["alternatives"]
+    )
 
 
 def test_held_out_utterances_land_in_their_intent(client):
     ex = load_examples()
     with cf.ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda t: client.post("/classify", json={"text": t}).json()["intent"], ex.held_out_texts))
+        answers = list(
+            pool.map(
+                lambda t: client.post("/classify", json={"text": t}).json()["intent"],
+                ex.held_out_texts,
+            )
+        )
     correct = sum(a == y for a, y in zip(answers, ex.held_out_labels))
     accuracy = correct / len(ex.held_out_labels)
     assert accuracy >= 0.8, f"held-out accuracy {accuracy:.3f}"
@@ -91,10 +107,14 @@ def test_tei_embed_single_and_batch(client):
     one = client.post("/embed", json={"inputs": "remind me to call mum"}).json()
     assert len(one) == 1 and len(one[0]) == 384
     assert np.linalg.norm(one[0]) == pytest.approx(1.0, abs=1e-4)
-    many = client.post("/embed", json={"inputs": ["remind me to call mum", "Ali owes me 20", "hello"]}).json()
+    many = client.post(
+        "/embed", json={"inputs": ["remind me to call mum", "Ali owes me 20", "hello"]}
+    ).json()
     assert len(many) == 3
     assert np.allclose(many[0], one[0], atol=1e-4)
-    raw = client.post("/embed", json={"inputs": "remind me to call mum", "normalize": False}).json()
+    raw = client.post(
+        "/embed", json={"inputs": "remind me to call mum", "normalize": False}
+    ).json()
     assert np.linalg.norm(raw[0]) != pytest.approx(1.0, abs=1e-3)
 
 
@@ -110,7 +130,18 @@ def test_embeddings_match_the_library_in_process(client):
 
 
 def test_semantic_similarity_is_meaningful(client):
-    a, b, c = np.array(client.post("/embed", json={"inputs": ["where is the spare key", "what's the location of the extra key", "Ali owes me twenty dollars"]}).json())
+    a, b, c = np.array(
+        client.post(
+            "/embed",
+            json={
+                "inputs": [
+                    "where is the spare key",
+                    "what's the location of the extra key",
+                    "Ali owes me twenty dollars",
+                ]
+            },
+        ).json()
+    )
     assert a @ b > a @ c + 0.2
 
 
@@ -118,12 +149,24 @@ def test_openai_client_float_and_base64(intent_server):
     from openai import OpenAI
 
     oa = OpenAI(base_url=intent_server + "/v1", api_key="unused")
-    res = oa.embeddings.create(model="sentence-transformers/all-MiniLM-L6-v2", input=["hello there", "good morning"])
-    assert len(res.data) == 2 and len(res.data[0].embedding) == 384  # the SDK asks for base64 and decodes it
+    res = oa.embeddings.create(
+        model="sentence-transformers/all-MiniLM-L6-v2",
+        input=["hello there", "good morning"],
+    )
+    assert (
+        len(res.data) == 2 and len(res.data[0].embedding) == 384
+    )  # the SDK asks for base64 and decodes it
     assert res.usage.prompt_tokens > 0
-    floats = oa.embeddings.create(model="all-MiniLM-L6-v2", input="hello there", encoding_format="float")
+    floats = oa.embeddings.create(
+        model="all-MiniLM-L6-v2", input="hello there", encoding_format="float"
+    )
     assert np.allclose(floats.data[0].embedding, res.data[0].embedding, atol=1e-5)
-    short = oa.embeddings.create(model="all-MiniLM-L6-v2", input="hello there", dimensions=64, encoding_format="float")
+    short = oa.embeddings.create(
+        model="all-MiniLM-L6-v2",
+        input="hello there",
+        dimensions=64,
+        encoding_format="float",
+    )
     assert len(short.data[0].embedding) == 64
 
 
@@ -131,7 +174,9 @@ def test_langchain_openai_embeddings(intent_server):
     from langchain_openai import OpenAIEmbeddings
 
     emb = OpenAIEmbeddings(
-        base_url=intent_server + "/v1", api_key="unused", model="sentence-transformers/all-MiniLM-L6-v2",
+        base_url=intent_server + "/v1",
+        api_key="unused",
+        model="sentence-transformers/all-MiniLM-L6-v2",
         check_embedding_ctx_length=False,
     )
     docs = emb.embed_documents(["the wifi password is on the fridge", "Ali owes me 20"])
@@ -150,15 +195,29 @@ def test_info_is_tei_shaped(client):
 def test_concurrent_requests_are_micro_batched(client):
     def batch_stats() -> tuple[float, float]:
         text = client.get("/metrics").text
-        total = float(re.search(r"^eindr_intent_batch_size_sum (\S+)$", text, re.M).group(1))
-        count = float(re.search(r"^eindr_intent_batch_size_count (\S+)$", text, re.M).group(1))
+        total = float(
+            re.search(r"^eindr_intent_batch_size_sum (\S+)$", text, re.MULTILINE).group(
+                1
+            )
+        )
+        count = float(
+            re.search(
+                r"^eindr_intent_batch_size_count (\S+)$", text, re.MULTILINE
+            ).group(1)
+        )
         return total, count
 
     before = batch_stats()
     texts = [f"remind me to call person number {i}" for i in range(64)]
-    with httpx.Client(base_url=str(client.base_url), timeout=60, limits=httpx.Limits(max_connections=32)) as c:
-        with cf.ThreadPoolExecutor(32) as pool:
-            results = list(pool.map(lambda t: c.post("/embed", json={"inputs": t}), texts))
+    with (
+        httpx.Client(
+            base_url=str(client.base_url),
+            timeout=60,
+            limits=httpx.Limits(max_connections=32),
+        ) as c,
+        cf.ThreadPoolExecutor(32) as pool,
+    ):
+        results = list(pool.map(lambda t: c.post("/embed", json={"inputs": t}), texts))
     assert all(r.status_code == 200 for r in results)
     after = batch_stats()
     texts_encoded, batches = after[0] - before[0], after[1] - before[1]
@@ -175,26 +234,61 @@ def test_concurrent_requests_are_micro_batched(client):
 def test_bad_inputs_are_4xx_problems(client):
     assert_problem(client.post("/embed", json={"inputs": []}), 400, "empty_input")
     assert_problem(client.post("/embed", json={"inputs": "   "}), 400, "empty_input")
-    assert_problem(client.post("/embed", json={"inputs": ["x"] * 33}), 413, "batch_too_large")
-    assert_problem(client.post("/embed", json={"inputs": "a" * 4001}), 413, "input_too_long")
+    assert_problem(
+        client.post("/embed", json={"inputs": ["x"] * 33}), 413, "batch_too_large"
+    )
+    assert_problem(
+        client.post("/embed", json={"inputs": "a" * 4001}), 413, "input_too_long"
+    )
     long_text = " ".join(["reminder"] * 300)
-    assert_problem(client.post("/embed", json={"inputs": long_text}), 413, "input_too_long")
-    assert client.post("/embed", json={"inputs": long_text, "truncate": True}).status_code == 200
-    body = assert_problem(client.post("/embed", json={"inputs": 42}), 400, "validation_error")
+    assert_problem(
+        client.post("/embed", json={"inputs": long_text}), 413, "input_too_long"
+    )
+    assert (
+        client.post("/embed", json={"inputs": long_text, "truncate": True}).status_code
+        == 200
+    )
+    body = assert_problem(
+        client.post("/embed", json={"inputs": 42}), 400, "validation_error"
+    )
     assert body["errors"][0]["field"].startswith("inputs")
-    assert_problem(client.post("/embed", content=b"{not json", headers={"content-type": "application/json"}), 400, "validation_error")
-    assert_problem(client.post("/v1/embeddings", json={"input": [[101, 2023]]}), 400, "token_input_unsupported")
-    assert_problem(client.post("/v1/embeddings", json={"input": "hi", "model": "gpt-embed-9"}), 400, "unknown_model")
-    assert_problem(client.post("/v1/embeddings", json={"input": "hi", "dimensions": 1000}), 400, "invalid_dimensions")
-    body = assert_problem(client.post("/classify", json={"text": ""}), 400, "validation_error")
+    assert_problem(
+        client.post(
+            "/embed", content=b"{not json", headers={"content-type": "application/json"}
+        ),
+        400,
+        "validation_error",
+    )
+    assert_problem(
+        client.post("/v1/embeddings", json={"input": [[101, 2023]]}),
+        400,
+        "token_input_unsupported",
+    )
+    assert_problem(
+        client.post("/v1/embeddings", json={"input": "hi", "model": "gpt-embed-9"}),
+        400,
+        "unknown_model",
+    )
+    assert_problem(
+        client.post("/v1/embeddings", json={"input": "hi", "dimensions": 1000}),
+        400,
+        "invalid_dimensions",
+    )
+    body = assert_problem(
+        client.post("/classify", json={"text": ""}), 400, "validation_error"
+    )
     assert body["errors"][0]["field"] == "text"
     assert_problem(client.post("/classify", json={"text": "  "}), 400, "empty_input")
-    assert_problem(client.post("/classify", json={"text": "a" * 4001}), 400, "validation_error")
+    assert_problem(
+        client.post("/classify", json={"text": "a" * 4001}), 400, "validation_error"
+    )
 
 
 def test_full_queue_is_503_with_retry_after(tiny_queue_server):
     with httpx.Client(base_url=tiny_queue_server, timeout=60) as c:
-        assert c.post("/embed", json={"inputs": ["a", "b", "c", "d"]}).status_code == 200
+        assert (
+            c.post("/embed", json={"inputs": ["a", "b", "c", "d"]}).status_code == 200
+        )
         resp = c.post("/embed", json={"inputs": ["a", "b", "c", "d", "e"]})
         assert_problem(resp, 503, "overloaded")
         assert resp.headers["retry-after"] == "1"
@@ -204,5 +298,10 @@ def test_health_ready_metrics(client):
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").json()["checks"] == {"model": "ok"}
     metrics = client.get("/metrics").text
-    for name in ("eindr_intent_inference_seconds_count", "eindr_intent_batch_size_bucket", "eindr_intent_queue_depth", "eindr_intent_model_info"):
+    for name in (
+        "eindr_intent_inference_seconds_count",
+        "eindr_intent_batch_size_bucket",
+        "eindr_intent_queue_depth",
+        "eindr_intent_model_info",
+    ):
         assert name in metrics

@@ -10,16 +10,25 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from faster_whisper.tokenizer import _LANGUAGE_CODES
-
 from eindr_common.errors import BadRequest, PayloadTooLarge
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
+from faster_whisper.tokenizer import _LANGUAGE_CODES
 
 from .audio import decode_audio
 from .engine import WhisperEngine
 from .formats import to_srt, to_vtt
-from .schemas import Granularity, ResponseFormat, TranscriptionJSON, TranscriptionVerboseJSON
+from .schemas import (
+    Granularity,
+    ResponseFormat,
+    TranscriptionJSON,
+    TranscriptionVerboseJSON,
+)
 
 router = APIRouter(prefix="/v1/audio", tags=["audio"])
 
@@ -34,7 +43,10 @@ async def _read_upload(request: Request, file: UploadFile) -> bytes:
     limit = request.app.state.settings.stt_max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
-        raise PayloadTooLarge(f"The file is larger than the {limit // (1024 * 1024)} MB limit.", code="file_too_large")
+        raise PayloadTooLarge(
+            f"The file is larger than the {limit // (1024 * 1024)} MB limit.",
+            code="file_too_large",
+        )
     return data
 
 
@@ -51,13 +63,18 @@ def _check_language(engine: WhisperEngine, language: str | None) -> str | None:
         return None
     lang = language.strip().lower()
     if lang not in _LANGUAGE_CODES:
-        raise BadRequest(f"Unknown language {language!r}: use an ISO 639-1 code such as 'en'.", code="unknown_language")
+        raise BadRequest(
+            f"Unknown language {language!r}: use an ISO 639-1 code such as 'en'.",
+            code="unknown_language",
+        )
     if not engine.multilingual and lang != "en":
         raise BadRequest("This model is English-only.", code="unsupported_language")
     return lang
 
 
-def _render(fmt: ResponseFormat, task: str, result, granularities: set[Granularity]) -> Response:
+def _render(
+    fmt: ResponseFormat, task: str, result, granularities: set[Granularity]
+) -> Response:
     if fmt is ResponseFormat.text:
         return PlainTextResponse(result.text + "\n")
     if fmt is ResponseFormat.srt:
@@ -71,7 +88,9 @@ def _render(fmt: ResponseFormat, task: str, result, granularities: set[Granulari
             language_probability=result.language_probability,
             duration=result.duration,
             text=result.text,
-            segments=result.segments if (not granularities or Granularity.segment in granularities) else None,
+            segments=result.segments
+            if (not granularities or Granularity.segment in granularities)
+            else None,
             words=result.words if Granularity.word in granularities else None,
         )
         return JSONResponse(body.model_dump(exclude_none=True))
@@ -101,21 +120,26 @@ async def _handle(
     lang = _check_language(engine, language)
     grans = set(granularities or [])
     if Granularity.word in grans and response_format is not ResponseFormat.verbose_json:
-        raise BadRequest("timestamp_granularities[]=word needs response_format=verbose_json.", code="invalid_granularity")
+        raise BadRequest(
+            "timestamp_granularities[]=word needs response_format=verbose_json.",
+            code="invalid_granularity",
+        )
     data = await _read_upload(request, file)
     settings = engine.settings
     engine.gate.enter()
     released = False
     try:
-        audio = await asyncio.to_thread(decode_audio, data, max_seconds=settings.stt_max_audio_seconds)
-        kw = dict(
-            task=task,
-            language=lang,
-            prompt=prompt,
-            temperature=temperature,
-            words=Granularity.word in grans,
-            vad_filter=settings.stt_vad_filter if vad_filter is None else vad_filter,
+        audio = await asyncio.to_thread(
+            decode_audio, data, max_seconds=settings.stt_max_audio_seconds
         )
+        kw = {
+            "task": task,
+            "language": lang,
+            "prompt": prompt,
+            "temperature": temperature,
+            "words": Granularity.word in grans,
+            "vad_filter": settings.stt_vad_filter if vad_filter is None else vad_filter,
+        }
         if not stream:
             result = await engine.transcribe(audio, **kw)
             return _render(response_format, task, result, grans)
@@ -129,9 +153,23 @@ async def _handle(
                         info = item
                     elif kind == "segment":
                         parts.append(item["text"])
-                        yield _sse({"type": "transcript.text.delta", "delta": item["text"], "segment": item})
+                        yield _sse(
+                            {
+                                "type": "transcript.text.delta",
+                                "delta": item["text"],
+                                "segment": item,
+                            }
+                        )
                     else:
-                        yield _sse({"type": "error", "error": {"code": "transcription_failed", "message": str(item)}})
+                        yield _sse(
+                            {
+                                "type": "error",
+                                "error": {
+                                    "code": "transcription_failed",
+                                    "message": str(item),
+                                },
+                            }
+                        )
                         return
                 yield _sse(
                     {
@@ -139,7 +177,9 @@ async def _handle(
                         "text": "".join(parts).strip(),
                         "task": task,
                         "language": getattr(info, "language", lang),
-                        "language_probability": round(getattr(info, "language_probability", 1.0), 4),
+                        "language_probability": round(
+                            getattr(info, "language_probability", 1.0), 4
+                        ),
                         "duration": round(getattr(info, "duration", 0.0), 3),
                     }
                 )
@@ -147,36 +187,61 @@ async def _handle(
                 engine.gate.leave()
 
         released = True  # the stream's generator releases the slot when it ends
-        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
     finally:
         if not released:
             engine.gate.leave()
 
 
-FileField = Annotated[UploadFile, File(description="Audio: wav, mp3, ogg/opus, m4a, webm, flac")]
+FileField = Annotated[
+    UploadFile, File(description="Audio: wav, mp3, ogg/opus, m4a, webm, flac")
+]
 
 
-@router.post("/transcriptions", response_model=TranscriptionVerboseJSON | TranscriptionJSON)
+@router.post(
+    "/transcriptions", response_model=TranscriptionVerboseJSON | TranscriptionJSON
+)
 async def transcriptions(
     request: Request,
     file: FileField,
     model: Annotated[str | None, Form()] = None,
-    language: Annotated[str | None, Form(description="ISO 639-1; detected when absent")] = None,
+    language: Annotated[
+        str | None, Form(description="ISO 639-1; detected when absent")
+    ] = None,
     prompt: Annotated[str | None, Form(max_length=2000)] = None,
     response_format: Annotated[ResponseFormat, Form()] = ResponseFormat.json,
     temperature: Annotated[float, Form(ge=0.0, le=1.0)] = 0.0,
-    timestamp_granularities: Annotated[list[Granularity] | None, Form(alias="timestamp_granularities[]")] = None,
+    timestamp_granularities: Annotated[
+        list[Granularity] | None, Form(alias="timestamp_granularities[]")
+    ] = None,
     stream: Annotated[bool, Form()] = False,
-    vad_filter: Annotated[bool | None, Form(description="speaches extension; default from EINDR_STT_VAD_FILTER")] = None,
+    vad_filter: Annotated[
+        bool | None,
+        Form(description="speaches extension; default from EINDR_STT_VAD_FILTER"),
+    ] = None,
 ) -> Response:
     return await _handle(
-        request, task="transcribe", file=file, model=model, language=language, prompt=prompt,
-        response_format=response_format, temperature=temperature, granularities=timestamp_granularities,
-        stream=stream, vad_filter=vad_filter,
+        request,
+        task="transcribe",
+        file=file,
+        model=model,
+        language=language,
+        prompt=prompt,
+        response_format=response_format,
+        temperature=temperature,
+        granularities=timestamp_granularities,
+        stream=stream,
+        vad_filter=vad_filter,
     )
 
 
-@router.post("/translations", response_model=TranscriptionVerboseJSON | TranscriptionJSON)
+@router.post(
+    "/translations", response_model=TranscriptionVerboseJSON | TranscriptionJSON
+)
 async def translations(
     request: Request,
     file: FileField,
@@ -189,9 +254,17 @@ async def translations(
 ) -> Response:
     """Speech in any language to English text."""
     return await _handle(
-        request, task="translate", file=file, model=model, language=None, prompt=prompt,
-        response_format=response_format, temperature=temperature, granularities=None,
-        stream=stream, vad_filter=vad_filter,
+        request,
+        task="translate",
+        file=file,
+        model=model,
+        language=None,
+        prompt=prompt,
+        response_format=response_format,
+        temperature=temperature,
+        granularities=None,
+        stream=stream,
+        vad_filter=vad_filter,
     )
 
 
@@ -201,4 +274,10 @@ models_router = APIRouter(tags=["models"])
 @models_router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
     name = _engine(request).settings.stt_model_name
-    return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "eindr"} for m in (name, "whisper-1")]}
+    return {
+        "object": "list",
+        "data": [
+            {"id": m, "object": "model", "owned_by": "eindr"}
+            for m in (name, "whisper-1")
+        ],
+    }

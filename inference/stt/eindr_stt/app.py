@@ -8,11 +8,10 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
-
 from eindr_common.app import add_readiness_check, build_app
 from eindr_common.errors import PayloadTooLarge, ServiceUnavailable, problem_response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .api import models_router, router
 from .config import STTSettings, get_settings
@@ -29,7 +28,11 @@ class ContentLengthLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             for name, value in scope["headers"]:
-                if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                if (
+                    name == b"content-length"
+                    and value.isdigit()
+                    and int(value) > self.limit
+                ):
                     problem = PayloadTooLarge(
                         f"The request body is larger than the {self.limit // (1024 * 1024)} MB limit.",
                         code="file_too_large",
@@ -52,7 +55,13 @@ def create_app(settings: STTSettings | None = None) -> FastAPI:
         app.state.engine = engine
         log.info(
             "whisper loaded",
-            extra={"fields": {"model_dir": str(engine.model_dir), "device": engine.device, "compute_type": engine.compute_type}},
+            extra={
+                "fields": {
+                    "model_dir": str(engine.model_dir),
+                    "device": engine.device,
+                    "compute_type": engine.compute_type,
+                }
+            },
         )
         try:
             yield
@@ -71,5 +80,7 @@ def create_app(settings: STTSettings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(models_router)
     # multipart overhead on top of the file itself
-    app.add_middleware(ContentLengthLimit, limit=settings.stt_max_upload_bytes + 64 * 1024)
+    app.add_middleware(
+        ContentLengthLimit, limit=settings.stt_max_upload_bytes + 64 * 1024
+    )
     return app

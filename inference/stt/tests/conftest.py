@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from eindr_common.testing import ServiceProcess
 
 APP = "eindr_stt.app:create_app"
@@ -18,7 +17,11 @@ def _start(tmp: Path, name: str, env: dict[str, str]) -> ServiceProcess:
     svc = ServiceProcess(
         name=name,
         app=APP,
-        env={"EINDR_STT_CACHE_DIR": str(tmp / "model-cache"), "EINDR_LOG_LEVEL": "WARNING", **env},
+        env={
+            "EINDR_STT_CACHE_DIR": str(tmp / "model-cache"),
+            "EINDR_LOG_LEVEL": "WARNING",
+            **env,
+        },
         log_path=tmp / f"{name}.log",
     )
     return svc.start(timeout_s=600)
@@ -37,7 +40,11 @@ def small_stt_server(tmp_path_factory) -> Iterator[str]:
     svc = _start(
         tmp_path_factory.mktemp("stt-small"),
         "stt-small",
-        {"EINDR_STT_MAX_UPLOAD_BYTES": "300000", "EINDR_STT_MAX_AUDIO_SECONDS": "5", "EINDR_STT_MAX_QUEUE": "1"},
+        {
+            "EINDR_STT_MAX_UPLOAD_BYTES": "300000",
+            "EINDR_STT_MAX_AUDIO_SECONDS": "5",
+            "EINDR_STT_MAX_QUEUE": "1",
+        },
     )
     yield svc.url
     svc.stop()

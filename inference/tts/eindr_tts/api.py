@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from eindr_common.errors import BadRequest, PayloadTooLarge
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-
-from eindr_common.errors import BadRequest, PayloadTooLarge
 
 from .encoding import CONTENT_TYPES, PCM_RATE
 from .engine import TTSEngine
@@ -24,22 +23,36 @@ def _engine(request: Request) -> TTSEngine:
     return request.app.state.engine
 
 
-@router.post("/audio/speech", response_class=StreamingResponse, responses={200: {"content": {"audio/mpeg": {}}}})
+@router.post(
+    "/audio/speech",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"audio/mpeg": {}}}},
+)
 async def speech(body: SpeechRequest, request: Request) -> StreamingResponse:
     engine = _engine(request)
     limit = engine.settings.tts_max_input_chars
     if not body.input.strip() or not split_sentences(body.input):
-        raise BadRequest("`input` is empty: there is nothing to say.", code="empty_input")
+        raise BadRequest(
+            "`input` is empty: there is nothing to say.", code="empty_input"
+        )
     if len(body.input) > limit:
-        raise PayloadTooLarge(f"`input` has {len(body.input)} characters; at most {limit}.", code="input_too_long")
+        raise PayloadTooLarge(
+            f"`input` has {len(body.input)} characters; at most {limit}.",
+            code="input_too_long",
+        )
     voice = engine.choose(body.voice, body.language, body.model)
     engine.admit()
     chunks = engine.stream(body.input, voice, body.speed, body.response_format)
     try:
-        first = await chunks.__anext__()  # errors before any byte is sent become a problem
+        first = (
+            await chunks.__anext__()
+        )  # errors before any byte is sent become a problem
     except EngineError as exc:
         await chunks.aclose()
-        raise BadRequest(f"The {voice.engine} engine could not speak this text: {exc}", code="synthesis_failed") from exc
+        raise BadRequest(
+            f"The {voice.engine} engine could not speak this text: {exc}",
+            code="synthesis_failed",
+        ) from exc
     except BaseException:
         await chunks.aclose()
         raise
@@ -50,22 +63,46 @@ async def speech(body: SpeechRequest, request: Request) -> StreamingResponse:
             yield chunk
 
     rate = PCM_RATE if body.response_format == "pcm" else voice.sample_rate
-    headers = {"X-Voice": voice.id, "X-Engine": voice.engine, "X-Sample-Rate": str(rate)}
-    return StreamingResponse(body_iter(), media_type=CONTENT_TYPES[body.response_format], headers=headers)
+    headers = {
+        "X-Voice": voice.id,
+        "X-Engine": voice.engine,
+        "X-Sample-Rate": str(rate),
+    }
+    return StreamingResponse(
+        body_iter(), media_type=CONTENT_TYPES[body.response_format], headers=headers
+    )
 
 
 @router.get("/voices", response_model=VoicesResponse)
-async def voices(request: Request, language: str | None = Query(default=None, description="Filter by language, e.g. de or pt-BR")) -> VoicesResponse:
+async def voices(
+    request: Request,
+    language: str | None = Query(
+        default=None, description="Filter by language, e.g. de or pt-BR"
+    ),
+) -> VoicesResponse:
     engine = _engine(request)
     items = list(engine.voices.values())
     if language:
         lang = language.replace("_", "-").lower()
-        items = [v for v in items if v.language.lower() == lang or v.primary_language == lang.split("-")[0]]
+        items = [
+            v
+            for v in items
+            if v.language.lower() == lang or v.primary_language == lang.split("-")[0]
+        ]
     by_lang: dict[str, list[str]] = {}
     for v in items:
         by_lang.setdefault(v.primary_language, []).append(v.id)
     return VoicesResponse(
-        voices=[VoiceOut(id=v.id, name=v.name, engine=v.engine, language=v.language, sample_rate=v.sample_rate) for v in items],
+        voices=[
+            VoiceOut(
+                id=v.id,
+                name=v.name,
+                engine=v.engine,
+                language=v.language,
+                sample_rate=v.sample_rate,
+            )
+            for v in items
+        ],
         by_language=by_lang,
         default_voice=engine.settings.tts_default_voice,
     )
@@ -75,4 +112,7 @@ async def voices(request: Request, language: str | None = Query(default=None, de
 async def models(request: Request) -> dict:
     engine = _engine(request)
     ids = list(engine.engines) + ["tts-1", "tts-1-hd"]
-    return {"object": "list", "data": [{"id": i, "object": "model", "owned_by": "eindr"} for i in ids]}
+    return {
+        "object": "list",
+        "data": [{"id": i, "object": "model", "owned_by": "eindr"} for i in ids],
+    }

@@ -7,10 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-
 from eindr_common.app import add_readiness_check, build_app
 from eindr_common.errors import ServiceUnavailable
+from fastapi import FastAPI
 
 from .api import router
 from .config import TTSSettings, get_settings
@@ -28,7 +27,15 @@ def create_app(settings: TTSSettings | None = None) -> FastAPI:
         engine = await asyncio.to_thread(TTSEngine, settings)
         await asyncio.to_thread(engine.warm_up)
         app.state.engine = engine
-        log.info("tts engines loaded", extra={"fields": {"engines": list(engine.engines), "voices": len(engine.voices)}})
+        log.info(
+            "tts engines loaded",
+            extra={
+                "fields": {
+                    "engines": list(engine.engines),
+                    "voices": len(engine.voices),
+                }
+            },
+        )
         try:
             yield
         finally:

@@ -32,9 +32,13 @@ def wav_header(sample_rate: int) -> bytes:
     servers do; decoders read until the end of the stream)."""
     size = 0xFFFFFFFF
     return (
-        b"RIFF" + struct.pack("<I", size) + b"WAVE"
-        + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-        + b"data" + struct.pack("<I", size)
+        b"RIFF"
+        + struct.pack("<I", size)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+        + b"data"
+        + struct.pack("<I", size)
     )
 
 
@@ -62,20 +66,36 @@ class Encoder:
         self.started = False
         self._resampler = None
         if fmt == "pcm" and sample_rate != PCM_RATE:
-            self._resampler = av.AudioResampler(format="s16", layout="mono", rate=PCM_RATE)
+            self._resampler = av.AudioResampler(
+                format="s16", layout="mono", rate=PCM_RATE
+            )
         if fmt in _AV:
             container, codec, rate = _AV[fmt]
             self.sink = _Sink()
             self.container = av.open(self.sink, mode="w", format=container)
             out_rate = rate or sample_rate
-            if codec == "libmp3lame" and out_rate not in (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000):
+            if codec == "libmp3lame" and out_rate not in (
+                8000,
+                11025,
+                12000,
+                16000,
+                22050,
+                24000,
+                32000,
+                44100,
+                48000,
+            ):
                 out_rate = 24000
             self.stream = self.container.add_stream(codec, rate=out_rate, layout="mono")
             fmt_name = self.stream.codec_context.codec.audio_formats[0].name
-            self._resampler = av.AudioResampler(format=fmt_name, layout="mono", rate=out_rate)
+            self._resampler = av.AudioResampler(
+                format=fmt_name, layout="mono", rate=out_rate
+            )
 
     def _frame(self, samples: np.ndarray) -> av.AudioFrame:
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1).astype(np.int16), format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            samples.reshape(1, -1).astype(np.int16), format="s16", layout="mono"
+        )
         frame.sample_rate = self.rate
         return frame
 
@@ -89,7 +109,10 @@ class Encoder:
         if self.fmt == "pcm":
             if self._resampler is None:
                 return samples.astype("<i2").tobytes()
-            return b"".join(f.to_ndarray().astype("<i2").tobytes() for f in self._resampler.resample(self._frame(samples)))
+            return b"".join(
+                f.to_ndarray().astype("<i2").tobytes()
+                for f in self._resampler.resample(self._frame(samples))
+            )
         for f in self._resampler.resample(self._frame(samples)):
             for packet in self.stream.encode(f):
                 self.container.mux(packet)
@@ -101,7 +124,10 @@ class Encoder:
         if self.fmt == "pcm":
             if self._resampler is None:
                 return b""
-            return b"".join(f.to_ndarray().astype("<i2").tobytes() for f in self._resampler.resample(None))
+            return b"".join(
+                f.to_ndarray().astype("<i2").tobytes()
+                for f in self._resampler.resample(None)
+            )
         for f in self._resampler.resample(None):
             for packet in self.stream.encode(f):
                 self.container.mux(packet)

@@ -63,8 +63,16 @@ class PiperEngine:
             cfg = json.loads(config_path.read_text())
             loaded = PiperVoice.load(str(path), config_path=str(config_path))
             voice_id = path.name.removesuffix(".onnx")
-            lang = cfg.get("language", {}).get("code") or cfg.get("espeak", {}).get("voice", "en")
-            voice = Voice(voice_id, self.name, lang.replace("_", "-"), voice_id, int(loaded.config.sample_rate))
+            lang = cfg.get("language", {}).get("code") or cfg.get("espeak", {}).get(
+                "voice", "en"
+            )
+            voice = Voice(
+                voice_id,
+                self.name,
+                lang.replace("_", "-"),
+                voice_id,
+                int(loaded.config.sample_rate),
+            )
             self._voices[voice_id] = (voice, loaded)
             self._locks[voice_id] = threading.Lock()
 
@@ -77,7 +85,9 @@ class PiperEngine:
         _, model = self._voices[voice.id]
         cfg = SynthesisConfig(length_scale=1.0 / speed)
         with self._locks[voice.id]:  # one ONNX session per voice
-            chunks = [c.audio_int16_array for c in model.synthesize(text, syn_config=cfg)]
+            chunks = [
+                c.audio_int16_array for c in model.synthesize(text, syn_config=cfg)
+            ]
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
 
 
@@ -99,9 +109,17 @@ class EspeakEngine:
     def __init__(self, binary: str = "espeak-ng") -> None:
         self.binary = binary
         try:
-            out = subprocess.run([binary, "--voices"], capture_output=True, text=True, check=True, timeout=10).stdout
+            out = subprocess.run(
+                [binary, "--voices"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=10,
+            ).stdout
         except (OSError, subprocess.SubprocessError) as exc:
-            raise EngineError(f"espeak-ng is not usable ({exc}); install it: apt-get install espeak-ng") from exc
+            raise EngineError(
+                f"espeak-ng is not usable ({exc}); install it: apt-get install espeak-ng"
+            ) from exc
         self._voices: dict[str, Voice] = {}
         for line in out.splitlines()[1:]:
             parts = line.split()
@@ -114,7 +132,9 @@ class EspeakEngine:
             aliases = dict(re.findall(r"\(([\w-]+) (\d+)\)", line))
             rank = 0 if lang == primary else int(aliases.get(primary, 9))
             if vid not in self._voices:
-                self._voices[vid] = Voice(vid, self.name, lang, name.replace("_", " "), self.sample_rate, rank)
+                self._voices[vid] = Voice(
+                    vid, self.name, lang, name.replace("_", " "), self.sample_rate, rank
+                )
 
     def voices(self) -> list[Voice]:
         return list(self._voices.values())
@@ -127,9 +147,12 @@ class EspeakEngine:
             input=text.encode("utf-8"),
             capture_output=True,
             timeout=60,
+            check=False,
         )
         if proc.returncode != 0:
-            raise EngineError(f"espeak-ng failed: {proc.stderr.decode(errors='replace')[:200]}")
+            raise EngineError(
+                f"espeak-ng failed: {proc.stderr.decode(errors='replace')[:200]}"
+            )
         return _pcm_from_wav(proc.stdout)
 
 
@@ -153,7 +176,9 @@ class CoquiEngine:
 
     name = "coqui"
 
-    def __init__(self, model_dir: Path, language: str = "en", device: str = "auto") -> None:
+    def __init__(
+        self, model_dir: Path, language: str = "en", device: str = "auto"
+    ) -> None:
         try:
             import torch
             from TTS.api import TTS
@@ -164,22 +189,34 @@ class CoquiEngine:
             ) from exc
         model_dir = Path(model_dir)
         config = model_dir / "config.json"
-        checkpoints = sorted(p for p in model_dir.glob("*.pth") if "speaker" not in p.name)
+        checkpoints = sorted(
+            p for p in model_dir.glob("*.pth") if "speaker" not in p.name
+        )
         if not config.is_file() or not checkpoints:
-            raise EngineError(f"{model_dir} holds no Coqui model (config.json and a .pth checkpoint)")
+            raise EngineError(
+                f"{model_dir} holds no Coqui model (config.json and a .pth checkpoint)"
+            )
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.tts = TTS(model_path=str(checkpoints[0]), config_path=str(config), progress_bar=False).to(device)
+        self.tts = TTS(
+            model_path=str(checkpoints[0]), config_path=str(config), progress_bar=False
+        ).to(device)
         self.lock = threading.Lock()
         rate = int(self.tts.synthesizer.output_sample_rate)
-        self._voice = Voice(f"coqui-{model_dir.name}", self.name, language, model_dir.name, rate)
+        self._voice = Voice(
+            f"coqui-{model_dir.name}", self.name, language, model_dir.name, rate
+        )
 
     def voices(self) -> list[Voice]:
         return [self._voice]
 
     def synthesize(self, text: str, voice: Voice, speed: float) -> np.ndarray:
         with self.lock:
-            wav = self.tts.tts(text=text, speed=speed) if speed != 1.0 else self.tts.tts(text=text)
+            wav = (
+                self.tts.tts(text=text, speed=speed)
+                if speed != 1.0
+                else self.tts.tts(text=text)
+            )
         samples = np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0)
         return (samples * 32767).astype(np.int16)
 
@@ -207,4 +244,3 @@ def split_first_clause(sentence: str, min_chars: int = 24) -> list[str]:
     if len(parts) == 2 and parts[0].strip() and len(parts[1].split()) >= 2:
         return [parts[0].strip(), parts[1].strip()]
     return [sentence]
-

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from eindr_common.testing import ServiceProcess
 
 
@@ -24,8 +23,13 @@ def build_vits_checkpoint(path: Path) -> Path:
         use_phonemes=False,
         characters=CharactersConfig(
             characters_class="TTS.tts.models.vits.VitsCharacters",
-            pad="<PAD>", eos="<EOS>", bos="<BOS>", blank="<BLNK>",
-            characters="abcdefghijklmnopqrstuvwxyz", punctuations="!'(),-.:;? ", phonemes=None,
+            pad="<PAD>",
+            eos="<EOS>",
+            bos="<BOS>",
+            blank="<BLNK>",
+            characters="abcdefghijklmnopqrstuvwxyz",
+            punctuations="!'(),-.:;? ",
+            phonemes=None,
         ),
     )
     config.audio.sample_rate = 22050
@@ -54,7 +58,11 @@ def coqui_server(vits_dir, tmp_path_factory) -> Iterator[str]:
     svc = ServiceProcess(
         name="tts-coqui",
         app="eindr_tts.app:create_app",
-        env={"EINDR_TTS_COQUI_MODEL": str(vits_dir), "EINDR_TTS_COQUI_LANGUAGE": "en", "EINDR_LOG_LEVEL": "WARNING"},
+        env={
+            "EINDR_TTS_COQUI_MODEL": str(vits_dir),
+            "EINDR_TTS_COQUI_LANGUAGE": "en",
+            "EINDR_LOG_LEVEL": "WARNING",
+        },
         log_path=tmp / "tts-coqui.log",
     )
     svc.start(timeout_s=600)
