@@ -129,8 +129,8 @@ def calendar_env(reminders_svc, google_fake, calendar_port) -> dict[str, str]:
         "EINDR_CALENDAR_GOOGLE_TOKEN_URL": google_fake.url + "/token",
         "EINDR_CALENDAR_GOOGLE_API_BASE": google_fake.url + "/",
         "EINDR_CALENDAR_WEBHOOK_URL": f"http://127.0.0.1:{calendar_port}/v1/calendar/webhooks/google",
-        "EINDR_CALENDAR_BACKOFF_BASE_S": "600",
-        "EINDR_CALENDAR_HTTP_TIMEOUT_S": "5",
+        "EINDR_CALENDAR_BACKOFF_BASE_S": "5",
+        "EINDR_CALENDAR_HTTP_TIMEOUT_S": "30",
     }
 
 
@@ -222,7 +222,7 @@ def make_user(calendar_svc, reminders_svc) -> Iterator[Callable[[], User]]:
         c.close()
 
 
-def wait_for(predicate: Callable[[], object], timeout_s: float = 90.0, interval_s: float = 0.2, message: str = "condition"):
+def wait_for(predicate: Callable[[], object], timeout_s: float = 120.0, interval_s: float = 0.5, message: str = "condition"):
     """Poll until ``predicate`` returns something truthy (a deadline, not a timing assertion)."""
     deadline = time.monotonic() + timeout_s
     while True:
