@@ -31,6 +31,8 @@ class Component:
     port: int
     command: list[str] | None = None  # default: uvicorn <package>.app:create_app
     health_path: str = "/healthz"
+    # Start only when this environment variable is set (e.g. a model that must be supplied).
+    requires_env: str | None = None
 
     def argv(self) -> list[str]:
         if self.command:
@@ -43,30 +45,51 @@ COMPONENTS = [
     Component("users", "eindr_users", 8102),
     Component("auth", "eindr_auth", 8101),
     Component("reminders", "eindr_reminders", 8103),
-    Component("reminders-worker", "eindr_reminders", 9103, command=["-m", "eindr_reminders.worker"], health_path="/healthz"),
+    Component("reminders-worker", "eindr_reminders", 9103, command=["-m", "eindr_reminders.worker"]),
     Component("notes", "eindr_notes", 8104),
+    Component("notes-worker", "eindr_notes", 9104, command=["-m", "uvicorn", "eindr_notes.worker:create_app", "--factory",
+                                                          "--host", "0.0.0.0", "--port", "9104", "--no-access-log"]),
     Component("ledger", "eindr_ledger", 8105),
     Component("friends", "eindr_friends", 8106),
     Component("calendar", "eindr_calendar", 8107),
+    Component("calendar-worker", "eindr_calendar", 9107, command=["-m", "eindr_calendar.worker"]),
     Component("history", "eindr_history", 8108),
+    Component("history-worker", "eindr_history", 9108, command=["-m", "uvicorn", "eindr_history.worker:create_app", "--factory",
+                                                              "--host", "0.0.0.0", "--port", "9108", "--no-access-log"]),
     Component("assistant", "eindr_assistant", 8109),
+    Component("audit", "eindr_audit", 8110),
     Component("stt", "eindr_stt", 8201),
     Component("intent", "eindr_intent", 8202),
-    Component("chat", "eindr_chat", 8203),
+    # Bloom weights cannot be bundled: chat runs when EINDR_CHAT_MODEL names a checkpoint dir.
+    Component("chat", "eindr_chat", 8203, requires_env="EINDR_CHAT_MODEL"),
     Component("tts", "eindr_tts", 8204),
     Component("gateway", "eindr_gateway", 8000),
 ]
 
 SERVICE_DIRS = {"users": "services/users", "auth": "services/auth", "reminders": "services/reminders",
                 "notes": "services/notes", "ledger": "services/ledger", "friends": "services/friends",
-                "calendar": "services/calendar", "history": "services/history", "assistant": "services/assistant"}
+                "calendar": "services/calendar", "history": "services/history", "assistant": "services/assistant",
+                "audit": "services/audit"}
+
+
+def _module_of(component: Component) -> str:
+    # ["-m", "eindr_x.worker"] or ["-m", "uvicorn", "eindr_x.worker:create_app", ...]
+    target = component.command[1] if component.command[1] != "uvicorn" else component.command[2]
+    return target.split(":", 1)[0]
 
 
 def installed(component: Component) -> bool:
     if importlib.util.find_spec(component.package) is None:
         return False
     if component.command:  # a worker module must exist too
-        return importlib.util.find_spec(component.command[1]) is not None
+        return importlib.util.find_spec(_module_of(component)) is not None
+    return True
+
+
+def wanted(component: Component) -> bool:
+    if component.requires_env and not os.environ.get(component.requires_env):
+        print(f"--> {component.name} not started: set {component.requires_env} to run it")
+        return False
     return True
 
 
@@ -99,7 +122,7 @@ def main() -> int:
             redis_proc, redis_url = start_redis(state / "redis", port=int(os.environ.get("EINDR_LOCAL_REDIS_PORT", "6379")))
             started.append(("redis", redis_proc))
 
-        components = [c for c in COMPONENTS if installed(c)]
+        components = [c for c in COMPONENTS if installed(c) and wanted(c)]
         for c in components:
             mig = ROOT / SERVICE_DIRS.get(c.name, "-") / "migrations"
             if mig.is_dir():
