@@ -87,69 +87,74 @@ async def _vectors_run(url: str, n: int, queries: int, ef_search: int, rng: np.r
     from eindr_notes import repository
 
     await asyncio.to_thread(upgrade, HERE / "migrations", url)
-    if True:  # one connection for the whole run
-        conn = await asyncpg.connect(url)
-        await register_vector(conn)
-        await conn.execute("TRUNCATE notes.notes")
-        await conn.execute("DROP INDEX IF EXISTS notes.notes_embedding_hnsw_idx")
-        vectors = synthetic(n, rng)
-        # One heavy user owns every vector (the global-index case the target is about);
-        # "u-small" owns 1,000 of them (the per-user case the service serves).
-        t0 = time.perf_counter()
-        words = ["wifi", "password", "fridge", "milk", "dentist", "insurance", "keys", "garden", "car", "mum"]
-        batch = 50_000
-        for i in range(0, n, batch):
-            rows = [
-                (uuid.uuid4(), "u-small" if j % (n // 1000 or 1) == 0 else "u-big", f"note {j} {words[j % 10]} {words[(j // 10) % 10]}",
-                 [], "ready", vectors[j])
-                for j in range(i, min(n, i + batch))
-            ]
-            await conn.copy_records_to_table("notes", schema_name="notes", records=rows,
-                                              columns=["id", "user_id", "body", "tags", "status", "embedding"])
-        load_s = time.perf_counter() - t0
-        await conn.execute("SET maintenance_work_mem = '4GB'")
-        await conn.execute(f"SET max_parallel_maintenance_workers = {max(1, (os.cpu_count() or 2) - 1)}")
-        t0 = time.perf_counter()
-        await conn.execute("CREATE INDEX notes_embedding_hnsw_idx ON notes.notes USING hnsw (embedding vector_cosine_ops)")
-        build_s = time.perf_counter() - t0
-        await conn.execute("ANALYZE notes.notes")
+    conn = await asyncpg.connect(url)
+    await register_vector(conn)
+    await conn.execute("TRUNCATE notes.notes")
+    await conn.execute("DROP INDEX IF EXISTS notes.notes_embedding_hnsw_idx")
+    vectors = synthetic(n, rng)
+    # One heavy user owns every vector (the global-index case the target is about);
+    # "u-small" owns 1,000 of them (the per-user case the service serves).
+    t0 = time.perf_counter()
+    words = ["wifi", "password", "fridge", "milk", "dentist", "insurance", "keys", "garden", "car", "mum"]
+    batch = 50_000
+    for i in range(0, n, batch):
+        rows = [
+            (uuid.uuid4(), "u-small" if j % (n // 1000 or 1) == 0 else "u-big", f"note {j} {words[j % 10]} {words[(j // 10) % 10]}",
+             [], "ready", vectors[j])
+            for j in range(i, min(n, i + batch))
+        ]
+        await conn.copy_records_to_table("notes", schema_name="notes", records=rows,
+                                          columns=["id", "user_id", "body", "tags", "status", "embedding"])
+    load_s = time.perf_counter() - t0
+    await conn.execute("SET maintenance_work_mem = '4GB'")
+    await conn.execute(f"SET max_parallel_maintenance_workers = {max(1, (os.cpu_count() or 2) - 1)}")
+    t0 = time.perf_counter()
+    await conn.execute("CREATE INDEX notes_embedding_hnsw_idx ON notes.notes USING hnsw (embedding vector_cosine_ops)")
+    build_s = time.perf_counter() - t0
+    await conn.execute("ANALYZE notes.notes")
 
-        # A query is a paraphrase of some stored note: that note plus noise of norm ~0.3.
-        qv = vectors[rng.integers(0, n, queries)] + 0.3 * rng.standard_normal((queries, DIMS)).astype(np.float32) / np.sqrt(DIMS)
-        qv = (qv / np.linalg.norm(qv, axis=1, keepdims=True)).astype(np.float32)
-        sql = "SELECT id FROM notes.notes ORDER BY embedding <=> $1 LIMIT 10"
-        exact_ids, exact_ms, hnsw_ids, hnsw_ms = [], [], [], []
-        async with conn.transaction():
-            await conn.execute("SET LOCAL enable_indexscan = off")
-            await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-            for q in qv:
-                t = time.perf_counter()
-                exact_ids.append({r["id"] for r in await conn.fetch(sql, q)})
-                exact_ms.append((time.perf_counter() - t) * 1000)
-        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql.replace("$1", "'" + str(qv[0].tolist()) + "'::vector")))
-        assert "notes_embedding_hnsw_idx" in plan, plan
-        await conn.execute(f"SET hnsw.ef_search = {ef_search}")
-        for _ in range(20):  # warm the index into shared buffers
-            await conn.fetch(sql, qv[_ % queries])
+    # A query is a paraphrase of some stored note: that note plus noise of norm ~0.3.
+    qv = vectors[rng.integers(0, n, queries)] + 0.3 * rng.standard_normal((queries, DIMS)).astype(np.float32) / np.sqrt(DIMS)
+    qv = (qv / np.linalg.norm(qv, axis=1, keepdims=True)).astype(np.float32)
+    sql = "SELECT id FROM notes.notes ORDER BY embedding <=> $1 LIMIT 10"
+    exact_ids, exact_ms, hnsw_ids, hnsw_ms = [], [], [], []
+    async with conn.transaction():
+        await conn.execute("SET LOCAL enable_indexscan = off")
+        await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         for q in qv:
             t = time.perf_counter()
-            hnsw_ids.append({r["id"] for r in await conn.fetch(sql, q)})
-            hnsw_ms.append((time.perf_counter() - t) * 1000)
-        recall = statistics.mean(len(a & b) / 10 for a, b in zip(hnsw_ids, exact_ids))
+            exact_ids.append({r["id"] for r in await conn.fetch(sql, q)})
+            exact_ms.append((time.perf_counter() - t) * 1000)
+    plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql.replace("$1", "'" + str(qv[0].tolist()) + "'::vector")))
+    assert "notes_embedding_hnsw_idx" in plan, plan
+    await conn.execute(f"SET hnsw.ef_search = {ef_search}")
+    for _ in range(20):  # warm the index into shared buffers
+        await conn.fetch(sql, qv[_ % queries])
+    for q in qv:
+        t = time.perf_counter()
+        hnsw_ids.append({r["id"] for r in await conn.fetch(sql, q)})
+        hnsw_ms.append((time.perf_counter() - t) * 1000)
+    recall = statistics.mean(len(a & b) / 10 for a, b in zip(hnsw_ids, exact_ids))
 
-        # The service's query for a user with 1,000 notes in the same table (semantic +
-        # full text in one read-only transaction), beside the raw pgvector SQL of its
-        # semantic half.
-        svc_ms, raw_ms = [], []
-        user_sql = "SELECT id FROM notes.notes WHERE user_id = $1 AND embedding IS NOT NULL ORDER BY embedding <=> $2 LIMIT 50"
-        for q in qv:
-            t = time.perf_counter()
-            await conn.fetch(user_sql, "u-small", q)
-            raw_ms.append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
-            await repository.search_candidates(conn, "u-small", "wifi password", q, candidates=50, max_distance=0.75, ef_search=ef_search)
-            svc_ms.append((time.perf_counter() - t) * 1000)
-        await conn.close()
+    # The service's query for a user with 1,000 notes in the same table (semantic +
+    # full text in one read-only transaction), beside the raw pgvector SQL of its
+    # semantic half.
+    svc_ms, raw_ms = [], []
+    user_sql = "SELECT id FROM notes.notes WHERE user_id = $1 AND embedding IS NOT NULL ORDER BY embedding <=> $2 LIMIT 50"
+    for q in qv:
+        t = time.perf_counter()
+        await conn.fetch(user_sql, "u-small", q)
+        raw_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        await repository.search_candidates(conn, "u-small", "wifi password", q, candidates=50, max_distance=0.75, ef_search=ef_search)
+        svc_ms.append((time.perf_counter() - t) * 1000)
+    user_plan = " / ".join(
+        r[0].strip() for r in await conn.fetch(
+            "EXPLAIN " + user_sql.replace("$1", "'u-small'").replace("$2", "'" + str(qv[0].tolist()) + "'::vector"))
+        if "Scan" in r[0]
+    )
+    print(f"per-user plan: {user_plan}")
+    await conn.close()
     return load_s, build_s, exact_ms, hnsw_ms, recall, raw_ms, svc_ms
 
 

@@ -66,20 +66,31 @@ async def delete_all(conn: asyncpg.Connection, user_id: str) -> int:
 
 
 async def search_candidates(
-    conn: asyncpg.Connection, user_id: str, query: str, vector: Any | None, *, candidates: int, max_distance: float, ef_search: int
+    conn: asyncpg.Connection, user_id: str, query: str, vector: Any | None, *, candidates: int, max_distance: float, ef_search: int,
+    exact_max: int = 20_000,
 ) -> tuple[list[str], list[str], dict[str, float]]:
     semantic: list[str] = []
     similarity: dict[str, float] = {}
     async with conn.transaction(readonly=True):
         if vector is not None:
-            await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-            for row in await conn.fetch(
-                """SELECT id::text, distance FROM (
-                       SELECT id, embedding <=> $2 AS distance FROM history.interactions
-                       WHERE user_id = $1 AND embedding IS NOT NULL ORDER BY embedding <=> $2 LIMIT $3) s
-                   WHERE distance <= $4""",
-                user_id, vector, candidates, max_distance,
-            ):
+            # Exact over the user's own rows up to exact_max (pgvector 0.6 post-filters
+            # HNSW results, so a small user would get few of theirs); HNSW beyond that.
+            own = await conn.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM history.interactions WHERE user_id = $1 LIMIT $2) c", user_id, exact_max + 1
+            )
+            if own <= exact_max:
+                sql = """WITH mine AS MATERIALIZED (
+                             SELECT id, embedding FROM history.interactions WHERE user_id = $1 AND embedding IS NOT NULL)
+                         SELECT id::text, distance FROM (
+                             SELECT id, embedding <=> $2 AS distance FROM mine ORDER BY distance LIMIT $3) s
+                         WHERE distance <= $4"""
+            else:
+                await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+                sql = """SELECT id::text, distance FROM (
+                             SELECT id, embedding <=> $2 AS distance FROM history.interactions
+                             WHERE user_id = $1 AND embedding IS NOT NULL ORDER BY embedding <=> $2 LIMIT $3) s
+                         WHERE distance <= $4"""
+            for row in await conn.fetch(sql, user_id, vector, candidates, max_distance):
                 semantic.append(row["id"])
                 similarity[row["id"]] = 1.0 - float(row["distance"])
         rows = await conn.fetch(

@@ -159,6 +159,7 @@ async def search(pool: asyncpg.Pool, embedder: EmbeddingClient, settings: Histor
         semantic, fulltext, similarity = await repository.search_candidates(
             conn, principal.uid, q, vector, candidates=settings.history_search_candidates,
             max_distance=1.0 - settings.history_search_min_similarity, ef_search=settings.history_hnsw_ef_search,
+            exact_max=settings.history_exact_search_max,
         )
         fused = domain.rrf(semantic, fulltext, limit=limit)
         rows = {str(r["id"]): r for r in await repository.get_many(conn, principal.uid, [uuid.UUID(f[0]) for f in fused])}

@@ -36,6 +36,7 @@ class HistorySettings(CommonSettings):
     history_search_candidates: int = 50
     history_search_min_similarity: float = 0.25
     history_hnsw_ef_search: int = 100
+    history_exact_search_max: int = 20_000
 
     history_worker_consumer: str = socket.gethostname()
 

@@ -146,6 +146,7 @@ async def search_candidates(
     max_distance: float,
     ef_search: int,
     shared: list[tuple[str, str]] | None = None,
+    exact_max: int = 20_000,
 ) -> tuple[list[str], list[str], dict[str, float]]:
     """The caller's best notes by meaning (cosine distance on the HNSW index) and by words
     (full-text rank, any of the query's words). Returns (semantic ids, full-text ids,
@@ -158,15 +159,28 @@ async def search_candidates(
     base = 4 if ids else 2  # first parameter number after the visibility ones
     async with conn.transaction(readonly=True):
         if vector is not None:
-            await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-            rows = await conn.fetch(
-                f"""SELECT id::text, distance FROM (
-                       SELECT n.id, n.embedding <=> ${base} AS distance FROM notes.notes n
-                       WHERE {visible} AND n.embedding IS NOT NULL
-                       ORDER BY n.embedding <=> ${base} LIMIT ${base + 1}) s
-                   WHERE distance <= ${base + 2}""",
-                user_id, *extra, vector, candidates, max_distance,
+            # pgvector 0.6 filters HNSW results after the scan: for a user owning a small
+            # share of the table, ef_search candidates hold few of theirs and the planner
+            # still picks the index. So: exact distances over the user's own rows (index on
+            # user_id) up to exact_max notes; the HNSW index only beyond that.
+            own = await conn.fetchval(
+                "SELECT count(*) FROM (SELECT 1 FROM notes.notes WHERE user_id = $1 LIMIT $2) c", user_id, exact_max + 1
             )
+            if own + len(ids) <= exact_max:
+                sql = f"""WITH visible AS MATERIALIZED (
+                              SELECT n.id, n.embedding FROM notes.notes n WHERE {visible} AND n.embedding IS NOT NULL)
+                          SELECT id::text, distance FROM (
+                              SELECT id, embedding <=> ${base} AS distance FROM visible
+                              ORDER BY distance LIMIT ${base + 1}) s
+                          WHERE distance <= ${base + 2}"""
+            else:
+                await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+                sql = f"""SELECT id::text, distance FROM (
+                              SELECT n.id, n.embedding <=> ${base} AS distance FROM notes.notes n
+                              WHERE {visible} AND n.embedding IS NOT NULL
+                              ORDER BY n.embedding <=> ${base} LIMIT ${base + 1}) s
+                          WHERE distance <= ${base + 2}"""
+            rows = await conn.fetch(sql, user_id, *extra, vector, candidates, max_distance)
             for row in rows:
                 semantic.append(row["id"])
                 similarity[row["id"]] = 1.0 - float(row["distance"])

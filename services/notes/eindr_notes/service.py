@@ -302,6 +302,7 @@ async def search(
             max_distance=1.0 - settings.notes_search_min_similarity,
             ef_search=settings.notes_hnsw_ef_search,
             shared=shared,
+            exact_max=settings.notes_exact_search_max,
         )
         fused = domain.rrf(semantic, fulltext, limit=limit)
         rows = {str(r["id"]): r for r in await repository.get_many(conn, principal.uid, [uuid.UUID(f.id) for f in fused], shared)}

@@ -52,6 +52,9 @@ class NotesSettings(CommonSettings):
     notes_search_candidates: int = 50
     notes_search_min_similarity: float = 0.25
     notes_hnsw_ef_search: int = 100
+    # Up to this many notes a user's semantic search is exact (their rows only); beyond it
+    # the HNSW index serves (pgvector 0.6 post-filters HNSW results by user).
+    notes_exact_search_max: int = 20_000
 
     @property
     def migrations_path(self) -> Path:
