@@ -99,18 +99,28 @@ def main() -> int:
     pg_server = None
 
     def stop_all(*_: object) -> None:
+        # A second Ctrl-C must not abandon children half-way through the shutdown.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for name, proc in reversed(started):
             if proc.poll() is None:
                 proc.terminate()
+        deadline = time.monotonic() + 15
         for name, proc in reversed(started):
             try:
-                proc.wait(10)
+                proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                print(f"!! {name} ignored SIGTERM; killing it")
                 proc.kill()
+                proc.wait()
         if pg_server is not None:
             pg_server.cleanup()
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Explicit, so Ctrl-C works even where a parent shell started us with SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         database_url = os.environ.get("EINDR_DATABASE_URL")
         if not database_url:
@@ -142,7 +152,8 @@ def main() -> int:
         logs.mkdir(parents=True, exist_ok=True)
         for c in components:
             log = open(logs / f"{c.name}.log", "ab")
-            proc = subprocess.Popen(c.argv(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            # Own session: Ctrl-C reaches only this script, which then stops everyone in order.
+            proc = subprocess.Popen(c.argv(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
             started.append((c.name, proc))
         for (name, proc), c in zip(started[-len(components):], components):
             try:

@@ -44,11 +44,12 @@ def redis_server_binary() -> str:
 def start_redis(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # own session: a terminal Ctrl-C is for our supervisor to handle
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(data_dir), "--daemonize", "no", "--loglevel", "warning"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
