@@ -55,7 +55,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         allow_origins=settings.cors_origins,
         allow_methods=PROXY_METHODS,
         allow_headers=["authorization", "content-type", "idempotency-key", "last-event-id", "x-request-id"],
-        expose_headers=["x-request-id", "ratelimit", "ratelimit-policy", "retry-after", "idempotent-replayed"],
+        expose_headers=[
+            "x-request-id", "ratelimit", "ratelimit-policy", "retry-after", "idempotent-replayed",
+            # The assistant's streamed audio reply carries the turn's data in these.
+            "x-eindr-interaction-id", "x-eindr-conversation-id", "x-eindr-intent", "x-eindr-transcript",
+            "x-eindr-reply", "x-eindr-actions", "x-eindr-timings", "x-eindr-awaiting-confirmation",
+        ],
         max_age=600,
     )
 

@@ -139,27 +139,37 @@ def response_body(turn: Turn, audio_url: str | None, audio_error: str | None, to
     }
 
 
+def history_outcome(turn: Turn) -> str:
+    """The history service's outcome for this turn."""
+    if turn.awaiting_confirmation or not turn.accepted:
+        return "clarification"
+    statuses = [a.get("status") for a in turn.actions]
+    if not statuses or all(s == "done" for s in statuses):
+        return "success"
+    if any(s == "done" for s in statuses):
+        return "partial"
+    return "failed"
+
+
 def log_history(turn: Turn, body: dict[str, Any]) -> None:
     """Append the interaction to the history service when it runs (fire and forget)."""
     deps = turn.deps
-    if not deps.domain.available("history"):
+    if not deps.domain.available("history") or not turn.text:
         return
     record = {
-        "interaction_id": turn.interaction_id,
-        "source": turn.source,
-        "transcript": turn.text,
-        "language": body["language"],
+        "transcript": turn.text[:4000],
+        "language": (body.get("language") or None),
         "intent": turn.intent,
-        "confidence": turn.confidence,
         "slots": turn.slots,
-        "actions": turn.actions,
-        "reply": turn.reply,
-        "latency_ms": turn.timings,
+        "actions": turn.actions[:50],
+        "reply": (turn.reply or None) and turn.reply[:4000],
+        "latency_ms": {k: float(v) for k, v in turn.timings.items()},
+        "outcome": history_outcome(turn),
     }
 
     async def send() -> None:
         try:
-            await deps.domain.call("history", "POST", "/v1/history/interactions", turn.principal, Deadline(2.0), json=record,
+            await deps.domain.call("history", "POST", "/v1/history", turn.principal, Deadline(2.0), json=record,
                                    idempotency_key=f"assistant:{turn.interaction_id}")
         except (DomainUnavailable, DomainRejected, Problem) as exc:
             log.info("history not recorded: %s", exc)

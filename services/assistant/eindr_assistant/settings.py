@@ -20,7 +20,7 @@ class AssistantSettings(CommonSettings):
     ledger_url: str = "http://127.0.0.1:8105"
     friends_url: str = ""
     calendar_url: str = ""
-    history_url: str = ""
+    history_url: str = "http://127.0.0.1:8108"
     # Below this intent confidence the assistant asks instead of acting.
     assistant_min_confidence: float = 0.45
     # Languages the intent model understands; others are classified on Whisper's English
