@@ -14,8 +14,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 BENCHMARKS = [
     ("Gateway overhead (issue 2)", ["benchmarks/gateway_overhead.py"]),
-    ("Reminders: firing lateness, bulk create, worker memory (issue 3)", ["services/reminders/bench.py"]),
+    ("Reminders: firing lateness, bulk create, worker memory (issue 3)", ["services/reminders/bench.py", "--bulk"]),
     ("Inference servers (issue 4)", ["inference/bench.py"]),
+    ("Voice pipeline (issue 5)", ["services/assistant/bench.py"]),
+    ("Notes: vector search at 100k, upload to transcript (issue 6)", ["services/notes/bench.py", "vectors", "--n", "100000"]),
+    ("Ledger: balances and contact match (issue 7)", ["services/ledger/bench.py"]),
+    ("Calendar sync (issue 8)", ["services/calendar/bench.py"]),
 ]
 
 
