@@ -28,6 +28,10 @@ def create_app(settings: CalendarSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # CalDAV/Google clients are synchronous: their calls run in this pool, not the event loop's 6 default threads.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="calendar-io"))
         app.state.deps = make_deps(app, settings)
         try:
             yield

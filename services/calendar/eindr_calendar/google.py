@@ -24,7 +24,8 @@ import httplib2
 import httpx
 from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2.credentials import Credentials
-from googleapiclient.discovery import build
+from googleapiclient.discovery import build_from_document
+from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import HttpError
 
 from .domain import (
@@ -127,6 +128,17 @@ async def exchange_code(settings: CalendarSettings, code: str, verifier: str) ->
 
 # ---------------------------------------------------------------- Calendar API v3
 
+_DISCOVERY: dict[str, Any] | None = None
+
+
+def _discovery() -> dict[str, Any]:
+    """The Calendar v3 discovery document shipped inside google-api-python-client, parsed once."""
+    global _DISCOVERY
+    if _DISCOVERY is None:
+        _DISCOVERY = json.loads(get_static_doc("calendar", "v3"))
+    return _DISCOVERY
+
+
 class _CountingHttp(httplib2.Http):
     def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
@@ -155,10 +167,9 @@ class GoogleCalendar:
         )
         self._http = _CountingHttp(timeout=settings.calendar_http_timeout_s)
         self._authed = google_auth_httplib2.AuthorizedHttp(self.credentials, http=self._http)
-        self.service = build(
-            "calendar", "v3", http=self._authed, static_discovery=True, cache_discovery=False,
+        self.service = build_from_document(
+            _discovery(), http=self._authed,
             client_options={"api_endpoint": settings.calendar_google_api_base.rstrip("/") + "/calendar/v3/"},
-            num_retries=0,
         )
 
     @property

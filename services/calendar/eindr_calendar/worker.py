@@ -129,7 +129,14 @@ async def main() -> None:
         await asyncio.to_thread(upgrade, settings.migrations_path, settings.database_url)
     server = ThreadingHTTPServer(("0.0.0.0", settings.calendar_worker_metrics_port), _Health)
     Thread(target=server.serve_forever, daemon=True).start()
-    pool = await create_pool(settings.database_url, min_size=1, max_size=settings.calendar_worker_concurrency * 2 + 4)
+    # CalDAV and Google clients are synchronous and run in threads: give them enough that
+    # concurrent runs (and their slow servers) never starve each other or the consumers.
+    from concurrent.futures import ThreadPoolExecutor
+
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=settings.calendar_worker_concurrency * 4 + 8, thread_name_prefix="calendar-io"))
+    pool = await create_pool(settings.database_url, min_size=1,
+                             max_size=settings.calendar_worker_concurrency * (settings.calendar_apply_concurrency + 1) + 8)
     redis = create_redis(settings.redis_url)
     blocking_redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.calendar_worker_tick_s + 10)
     deps = service.Deps(pool=pool, redis=redis, settings=settings, crypto=Crypto(settings.encryption_keys),

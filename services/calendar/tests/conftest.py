@@ -165,10 +165,20 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="session")
-def calendar_worker(service_env, calendar_env, calendar_svc, eindr_tmp) -> Iterator[WorkerProcess]:
-    worker = WorkerProcess(env={**service_env, **calendar_env}, log_path=eindr_tmp / "calendar-worker.log").start()
-    yield worker
-    worker.stop()
+def _worker_holder(service_env, calendar_env, calendar_svc, eindr_tmp) -> Iterator[list[WorkerProcess]]:
+    holder: list[WorkerProcess] = []
+    yield holder
+    for worker in holder:
+        worker.stop()
+
+
+@pytest.fixture
+def calendar_worker(_worker_holder, service_env, calendar_env, eindr_tmp) -> WorkerProcess:
+    """The sync worker process, shared by the tests that need it; started again if
+    something outside this test run ended it (a shared machine)."""
+    if not _worker_holder or _worker_holder[-1].proc is None or _worker_holder[-1].proc.poll() is not None:
+        _worker_holder.append(WorkerProcess(env={**service_env, **calendar_env}, log_path=eindr_tmp / "calendar-worker.log").start())
+    return _worker_holder[-1]
 
 
 # ------------------------------------------------------------------ clients and helpers
