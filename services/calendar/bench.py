@@ -149,7 +149,7 @@ def main() -> None:
 
         print(f"\nCalendar sync benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
               f"{os.cpu_count()} CPUs, Python {platform.python_version()}, Radicale (filesystem storage)\n")
-        print("| sync | events changed | wall time | CalDAV requests | reminders API calls | status |")  # noqa: T201
+        print("| sync | events changed | wall time | CalDAV requests | reminders API calls | status |")
         print("|---|---:|---:|---:|---:|---|")
         for name, _n, wall, run in rows:
             n = run["changes_in"]
