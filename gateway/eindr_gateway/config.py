@@ -23,6 +23,7 @@ DEFAULT_ROUTES: dict[str, str] = {
     "friends": "friends",
     "calendar": "calendar",
     "history": "history",
+    "suggestions": "history",
     "assistant": "assistant",
     "admin": "audit",
     "audit": "audit",
@@ -58,8 +59,11 @@ DEFAULT_BODY_LIMITS: dict[str, int] = {
     "/v1/reminders/jobs": 16 * 1024 * 1024,
 }
 
-# Paths reachable without a Firebase token (third parties authenticate them otherwise).
+# Paths reachable without a Firebase token (authenticated otherwise: Google's channel
+# token on calendar webhooks, the URL's own signature on a note's audio).
 DEFAULT_PUBLIC_PATHS: tuple[str, ...] = ("/v1/calendar/webhooks/",)
+# Public paths given as regular expressions.
+DEFAULT_PUBLIC_PATTERNS: tuple[str, ...] = (r"^/v1/notes/[0-9a-fA-F-]{36}/audio$",)
 
 
 class GatewaySettings(CommonSettings):
@@ -86,6 +90,7 @@ class GatewaySettings(CommonSettings):
     feature_rules: list[tuple[str, str, str]] = Field(default_factory=lambda: list(DEFAULT_FEATURE_RULES))
     body_limits: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_BODY_LIMITS))
     public_paths: tuple[str, ...] = DEFAULT_PUBLIC_PATHS
+    public_patterns: tuple[str, ...] = DEFAULT_PUBLIC_PATTERNS
     rate_limits: dict[str, str] = Field(default_factory=lambda: dict(RATE_LIMITS))
     anonymous_rate_limit: str = ANONYMOUS_RATE_LIMIT
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000", "capacitor://localhost"])

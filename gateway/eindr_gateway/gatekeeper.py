@@ -3,6 +3,7 @@ internal token. The gateway's single enforcement point for every proxied request
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -45,13 +46,14 @@ class Gatekeeper:
         self.redis = redis
         self.flags = FlagEvaluator(redis)
         self._rules = [(m.upper(), prefix, feature) for m, prefix, feature in settings.feature_rules]
+        self._public_patterns = [re.compile(p) for p in settings.public_patterns]
 
     def _client_ip(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
 
     async def admit(self, request: Request, service: str) -> Admission:
         path = request.url.path
-        if request.method == "OPTIONS" or any(path.startswith(p) for p in self.settings.public_paths):
+        if request.method == "OPTIONS" or self._is_public(request.method, path):
             ip_verdict = await self.limiter.check_ip(self._client_ip(request))
             return Admission(upstream_headers={}, response_headers=ip_verdict.headers())
 
@@ -87,6 +89,11 @@ class Gatekeeper:
         if ctx is not None:
             upstream["x-request-id"] = ctx.request_id
         return Admission(upstream_headers=upstream, response_headers=verdict.headers())
+
+    def _is_public(self, method: str, path: str) -> bool:
+        if any(path.startswith(p) for p in self.settings.public_paths):
+            return True
+        return method in ("GET", "HEAD") and any(p.match(path) for p in self._public_patterns)
 
     @staticmethod
     def _bearer(request: Request) -> str:

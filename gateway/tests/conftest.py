@@ -96,7 +96,8 @@ def gateway_env(users_url: str, certs_url: str, **extra: str) -> dict[str, str]:
     env = {
         "EINDR_FIREBASE_PROJECT_ID": PROJECT,
         "EINDR_GATEWAY_FIREBASE_CERTS_URL": certs_url,
-        "EINDR_GATEWAY_SERVICE_URLS": json.dumps({"users": users_url, "calendar": "http://127.0.0.1:9"}),
+        # calendar and notes are not running in these tests: their port is closed on purpose.
+        "EINDR_GATEWAY_SERVICE_URLS": json.dumps({"users": users_url, "calendar": "http://127.0.0.1:9", "notes": "http://127.0.0.1:9"}),
         "EINDR_GATEWAY_RATE_LIMITS": json.dumps({"free": "1000/minute", "premium": "1000/minute"}),
         "EINDR_GATEWAY_CLOCK_SKEW_S": "0",
     }

@@ -155,3 +155,13 @@ def test_environment_flag_override_locks_a_feature_for_every_plan(start_service,
     redis.Redis.from_url(redis_url).set(plan_key(uid), "premium")
     r = httpx.get(gw.url + "/v1/calendar/connections", headers={"authorization": "Bearer " + token})
     assert r.status_code == 403 and r.json()["code"] == "feature_locked"
+
+
+def test_signed_note_audio_urls_pass_without_a_token_and_nothing_else_does(gateway):
+    note = "/v1/notes/4f8c2f1e-1d7a-4a8e-9a55-2b8e0f6d1c3a"
+    # No Firebase token needed: the URL's own signature authorizes it (notes is down here: 503).
+    assert httpx.get(gateway.url + note + "/audio", params={"expires": "1", "signature": "x"}).status_code == 503
+    # Everything else under notes still needs a token.
+    assert httpx.get(gateway.url + note).status_code == 401
+    assert httpx.post(gateway.url + note + "/audio").status_code == 401
+    assert httpx.get(gateway.url + note + "/audio/extra").status_code == 401
