@@ -57,9 +57,10 @@ if [ "$(cat "$VENV/.eindr-stamp" 2>/dev/null)" != "$stamp_src" ]; then
   pip_quiet "torch==2.13.0"
   args=(-e "libs/common[testing]")
   for c in gateway services/* inference/*; do
-    # Each component's "testing" extra holds what its tests need beyond its runtime.
+    # A component's "testing" (or "test") extra holds what its tests need beyond its runtime.
     if [ -f "$c/pyproject.toml" ]; then
-      if grep -q '^testing *=' "$c/pyproject.toml"; then args+=(-e "$c[testing]"); else args+=(-e "$c"); fi
+      extra=$(grep -oE '^(testing|test) *=' "$c/pyproject.toml" | head -n1 | tr -d ' =')
+      if [ -n "$extra" ]; then args+=(-e "$c[$extra]"); else args+=(-e "$c"); fi
     fi
   done
   pip_quiet "${args[@]}" -r requirements-dev.txt

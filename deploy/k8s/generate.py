@@ -128,7 +128,7 @@ COMPONENTS: list[Component] = [
     ),
     Component(
         "notes", "api", "services/notes", 8104, "services/notes/pyproject.toml", migrations=True, db=True,
-        calls=["stt", "intent"], internet=True, scale=Scale(2, 8, cpu_percent=70),
+        calls=["stt", "intent", "friends"], internet=True, scale=Scale(2, 8, cpu_percent=70),
         env={"EINDR_NOTES_STORAGE": "s3"},  # bucket: EINDR_NOTES_S3_BUCKET in eindr-common
         secret_env=[("AWS_ACCESS_KEY_ID", "eindr-notes-s3", "access-key-id", True),
                     ("AWS_SECRET_ACCESS_KEY", "eindr-notes-s3", "secret-access-key", True)],
@@ -138,7 +138,7 @@ COMPONENTS: list[Component] = [
         "notes-worker", "worker", "services/notes", 9104, "services/notes/eindr_notes/worker.py",
         image="eindr/notes",
         command=["uvicorn", "eindr_notes.worker:create_app", "--factory", "--host", "0.0.0.0", "--port", "9104", "--no-access-log"],
-        migrations=True, db=True, calls=["stt", "intent"], internet=True, db_secret="eindr-notes-database",
+        migrations=True, db=True, calls=["stt", "intent", "friends"], internet=True, db_secret="eindr-notes-database",
         env={"EINDR_NOTES_STORAGE": "s3"},  # bucket: EINDR_NOTES_S3_BUCKET in eindr-common
         secret_env=[("AWS_ACCESS_KEY_ID", "eindr-notes-s3", "access-key-id", True),
                     ("AWS_SECRET_ACCESS_KEY", "eindr-notes-s3", "secret-access-key", True)],

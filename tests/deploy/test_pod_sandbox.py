@@ -100,6 +100,9 @@ def configmap_literals() -> dict[str, str]:
 def sandboxed(cmd: list[str], ro_binds: list[Path]) -> list[str]:
     args = [bwrap(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
             "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--die-with-parent"]
+    # The checkout itself (its code and .venv, the image's contents) stays visible even
+    # when it lives under /tmp, which the pod's own writable /tmp would otherwise hide.
+    args += ["--ro-bind", str(ROOT), str(ROOT)]
     for p in ro_binds:  # test-made files the pod would get from its image or a volume
         args += ["--ro-bind", str(p), str(p)]
     return args + ["--", *cmd]

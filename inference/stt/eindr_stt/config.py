@@ -24,6 +24,10 @@ class STTSettings(CommonSettings):
     # Requests admitted at once (running + waiting); beyond that: 503 + Retry-After.
     stt_max_queue: int = 8
     stt_beam_size: int = 1
+    # OpenAI semantics (temperature 0 = greedy, then a fallback ladder of sampled retries
+    # when the output looks degenerate). False: greedy only, so the same audio always gives
+    # the same text (sampling is unseeded) — for tests and reproducible pipelines.
+    stt_temperature_fallback: bool = True
     stt_vad_filter: bool = True
     stt_max_audio_seconds: float = 60.0
     stt_max_upload_bytes: int = 25 * 1024 * 1024

@@ -213,6 +213,8 @@ class WhisperEngine:
         if temperature is not None and temperature > 0:
             # OpenAI semantics: one sampling temperature, no fallback ladder.
             opts["temperature"] = temperature
+        elif not self.settings.stt_temperature_fallback:
+            opts["temperature"] = 0.0
         return opts
 
     def iter_segments(self, audio: np.ndarray, **kw: Any) -> tuple[Any, Iterator[Any]]:

@@ -109,7 +109,8 @@ def test_pcm_is_24khz_s16le(client):
     seconds = len(resp.content) / 2 / 24000
     assert 2.0 < seconds < 6.0
     wav = speak(client, response_format="wav")
-    assert seconds == pytest.approx(duration(wav.content), abs=0.1)
+    # Two separate syntheses: Piper's duration noise (noise_w) varies length by a few %.
+    assert seconds == pytest.approx(duration(wav.content), rel=0.1)
 
 
 def test_speed_changes_duration(client):
@@ -126,7 +127,8 @@ def test_streams_sentence_by_sentence(client):
             client.get("/metrics").text,
             re.MULTILINE,
         )
-        return float(m.group(1))
+        # No line yet when nothing was synthesised with Piper in this server before.
+        return float(m.group(1)) if m else 0.0
 
     text = (
         "First sentence here. Second one follows! Is this the third? Yes, and a fourth."

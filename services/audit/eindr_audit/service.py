@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -73,10 +74,14 @@ async def own_trail_csv(conn: asyncpg.Connection, user: Principal) -> AsyncItera
 
 async def verify_chain(conn: asyncpg.Connection) -> Verdict:
     verifier = ChainVerifier()
-    async for record in repository.iterate_all(conn):
-        if not verifier.feed(record):
-            break
-    return verifier.finish(await repository.head_seq(conn))
+    head = await repository.head_seq(conn)
+    # aclosing: stopping at the first bad record must end the cursor's transaction at
+    # once, before the connection is used again.
+    async with contextlib.aclosing(repository.iterate_all(conn)) as records:
+        async for record in records:
+            if not verifier.feed(record):
+                break
+    return verifier.finish(head)
 
 
 async def ingest(pool: asyncpg.Pool, fields: dict[str, str]) -> int | None:
