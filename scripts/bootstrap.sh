@@ -59,7 +59,7 @@ if [ "$(cat "$VENV/.eindr-stamp" 2>/dev/null)" != "$stamp_src" ]; then
   for c in gateway services/* inference/*; do
     # A component's "testing" (or "test") extra holds what its tests need beyond its runtime.
     if [ -f "$c/pyproject.toml" ]; then
-      extra=$(grep -oE '^(testing|test) *=' "$c/pyproject.toml" | head -n1 | tr -d ' =')
+      extra=$(grep -oE '^(testing|test) *=' "$c/pyproject.toml" | head -n1 | tr -d ' =' || true)
       if [ -n "$extra" ]; then args+=(-e "$c[$extra]"); else args+=(-e "$c"); fi
     fi
   done
