@@ -225,8 +225,11 @@ class Worker:
                     )
             except Exception:
                 FIRED.labels("error").inc()
-                log.exception(
+                # Handled: the claim is released and the fire retried (a busy database or a
+                # slow dependency); the metric above is what alerts, not this line.
+                log.warning(
                     "fire failed; handing the reminder back for another try",
+                    exc_info=True,
                     extra={"fields": {"reminder_id": str(reminder_id)}},
                 )
                 try:
