@@ -11,9 +11,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.middleware import Middleware
+from starlette.requests import Request as StarletteRequest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eindr_common.app import add_readiness_check, build_app
-from eindr_common.errors import NotFound
+from eindr_common.errors import NotFound, Problem, problem_response
 
 from .config import GatewaySettings, gateway_settings
 from .firebase import CertificateCache, FirebaseVerifier
@@ -24,6 +27,60 @@ from .ratelimit import RateLimiter
 
 _DOMAIN = re.compile(r"^/v1/([a-z][a-z0-9_-]*)")
 PROXY_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+class ProxyDispatch:
+    """Serves every ``/v1/…`` request as a bare ASGI endpoint: gatekeeper, then proxy.
+
+    The gateway sits on every call, and FastAPI's routing, dependency solving and
+    exception middleware cost more CPU per request than the proxying itself (py-spy);
+    everything else (docs, OpenAPI, health, metrics) goes on to the FastAPI app.
+    """
+
+    def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        request = StarletteRequest(scope, receive)
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self._route(request, tracking_send)
+        except Problem as problem:
+            if started:
+                raise
+            await problem_response(problem, request)(scope, receive, send)
+
+    async def _route(self, request: StarletteRequest, send: Send) -> None:
+        settings = self.settings
+        path = request.scope["path"]
+        if request.scope["method"] not in PROXY_METHODS:
+            raise Problem(f"{request.scope['method']} is not allowed", status=405, code="method_not_allowed")
+        match = _DOMAIN.match(path)
+        service = settings.routes.get(match.group(1)) if match else None
+        if service is None or service not in settings.service_urls:
+            raise NotFound(f"No service serves {path}", code="route_not_found")
+        request.scope["eindr.route"] = f"/v1/{match.group(1)}"
+        state = request.scope["app"].state
+        admitted = await state.gatekeeper.admit(request, service)
+        await state.proxy.forward(
+            request,
+            send,
+            service,
+            settings.service_urls[service],
+            admitted.upstream_headers,
+            admitted.response_headers,
+            body_limit(path, settings.body_limits),
+        )
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -74,25 +131,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Eindr API")
 
-    @app.api_route("/v1/{rest:path}", methods=PROXY_METHODS, include_in_schema=False)
-    async def route(request: Request) -> Response:
-        path = request.url.path
-        match = _DOMAIN.match(path)
-        service = settings.routes.get(match.group(1)) if match else None
-        if service is None or service not in settings.service_urls:
-            raise NotFound(f"No service serves {path}", code="route_not_found")
-        request.scope["eindr.route"] = f"/v1/{match.group(1)}"
-        gatekeeper: Gatekeeper = request.app.state.gatekeeper
-        admitted = await gatekeeper.admit(request, service)
-        response = await request.app.state.proxy.forward(
-            request,
-            service,
-            settings.service_urls[service],
-            admitted.upstream_headers,
-            body_limit(path, settings.body_limits),
-        )
-        response.headers.update(admitted.response_headers)
-        return response
-
+    # Innermost of the user middleware: after request ids, logging, metrics and CORS, before
+    # FastAPI's routing, which /v1/ traffic never needs.
+    app.user_middleware.append(Middleware(ProxyDispatch, settings=settings))
     add_readiness_check(app, "rate_limit_storage", lambda: app.state.gatekeeper.limiter.ping())
     return app

@@ -165,3 +165,74 @@ def test_signed_note_audio_urls_pass_without_a_token_and_nothing_else_does(gatew
     assert httpx.get(gateway.url + note).status_code == 401
     assert httpx.post(gateway.url + note + "/audio").status_code == 401
     assert httpx.get(gateway.url + note + "/audio/extra").status_code == 401
+
+
+def test_proxy_passes_bodies_and_headers_byte_for_byte(start_service, users_service, certs_url, signer, gw_env):
+    """Small answers go out in one message, large ones stream: both must arrive intact, with the
+    upstream's status, headers and query string, and HEAD must not grow a body."""
+    import hashlib
+    import os
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    seen: list[tuple[str, str, str | None]] = []
+
+    class Upstream(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self, with_body: bool) -> None:
+            seen.append((self.command, self.path, self.headers.get("authorization")))
+            if self.path.startswith("/v1/notes/big"):
+                body, kind = big, "application/octet-stream"
+            else:
+                body, kind = b'{"ok": true, "path": "%s"}' % self.path.encode(), "application/json"
+            self.send_response(201 if self.command == "POST" else 200)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(body)))
+            self.send_header("x-upstream", "yes")
+            self.end_headers()
+            if with_body:
+                self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            self._answer(True)
+
+        def do_HEAD(self):  # noqa: N802
+            self._answer(False)
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["content-length"]))
+            self._answer(True)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    upstream = f"http://127.0.0.1:{server.server_address[1]}"
+    env = gw_env(users_service.url, certs_url[0])
+    env["EINDR_GATEWAY_SERVICE_URLS"] = json.dumps({"users": users_service.url, "notes": upstream})
+    gw = start_service("gateway-fidelity", "eindr_gateway.app:create_app", env=env)
+    headers = {"authorization": "Bearer " + signer.token(new_uid())}
+    try:
+        small = httpx.get(gw.url + "/v1/notes/small?q=a%20b&n=1", headers=headers)
+        assert small.status_code == 200 and small.json() == {"ok": True, "path": "/v1/notes/small?q=a%20b&n=1"}
+        assert small.headers["x-upstream"] == "yes" and small.headers["ratelimit"].startswith('"plan-free"')
+        assert int(small.headers["content-length"]) == len(small.content)
+
+        large = httpx.get(gw.url + "/v1/notes/big", headers=headers, timeout=30)
+        assert large.status_code == 200 and hashlib.sha256(large.content).digest() == hashlib.sha256(big).digest()
+        assert large.headers["x-upstream"] == "yes" and "x-request-id" in large.headers
+
+        head = httpx.head(gw.url + "/v1/notes/small", headers=headers)
+        assert head.status_code == 200 and head.content == b""
+
+        created = httpx.post(gw.url + "/v1/notes/small", headers=headers, content=b"x" * 1000)
+        assert created.status_code == 201
+        # The upstream saw the internal token, never the Firebase token.
+        assert all(auth and auth != headers["authorization"] for _, _, auth in seen)
+
+        not_allowed = httpx.request("TRACE", gw.url + "/v1/notes/small", headers=headers)
+        assert not_allowed.status_code == 405 and not_allowed.json()["code"] == "method_not_allowed"
+    finally:
+        server.shutdown()

@@ -7,7 +7,6 @@ costs microseconds per request: the gateway sits on every call.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import sys
 import time
@@ -15,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,7 +68,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
 
 
 def configure_logging(level: str = "INFO") -> None:
