@@ -7,16 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from eindr_common.app import add_readiness_check, build_app
+from eindr_common.errors import NotFound, Problem, problem_response
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.middleware import Middleware
 from starlette.requests import Request as StarletteRequest
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from eindr_common.app import add_readiness_check, build_app
-from eindr_common.errors import NotFound, Problem, problem_response
 
 from .config import GatewaySettings, gateway_settings
 from .firebase import CertificateCache, FirebaseVerifier

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import SettingsConfigDict
-
 from eindr_common.plans import ANONYMOUS_RATE_LIMIT, RATE_LIMITS
 from eindr_common.settings import CommonSettings
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com"
 
@@ -100,7 +99,7 @@ class GatewaySettings(CommonSettings):
     openapi_refresh_s: float = 30.0
 
     @model_validator(mode="after")
-    def _refuse_emulator_in_production(self) -> "GatewaySettings":
+    def _refuse_emulator_in_production(self) -> GatewaySettings:
         if self.env == "production" and self.firebase_auth_emulator_host:
             raise ValueError("FIREBASE_AUTH_EMULATOR_HOST is set: the gateway refuses emulator tokens in production")
         if self.env == "production" and self.firebase_project_id == "eindr-local":

@@ -20,7 +20,6 @@ import httpx
 import jwt
 from cachetools import TLRUCache
 from cryptography.x509 import load_pem_x509_certificate
-
 from eindr_common.errors import ServiceUnavailable, Unauthorized
 
 

@@ -7,13 +7,12 @@ import re
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from starlette.requests import Request
-
 from eindr_common.errors import Forbidden, Unauthorized
 from eindr_common.flags import FlagEvaluator, parse_user_overrides, user_key
 from eindr_common.identity import Principal, mint_internal_token, plan_key, revoked_key
 from eindr_common.observability import current_request
 from eindr_common.plans import PLANS
+from starlette.requests import Request
 
 from .config import GatewaySettings
 from .firebase import FirebaseVerifier, VerifiedToken

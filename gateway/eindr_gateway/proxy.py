@@ -13,17 +13,15 @@ aiohttp a fraction of that, and the gateway sits on every call.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
+from eindr_common.errors import GatewayTimeout, PayloadTooLarge, ServiceUnavailable
 from multidict import CIMultiDict
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Send
-
-from eindr_common.errors import GatewayTimeout, PayloadTooLarge, ServiceUnavailable
 
 # Upstream bodies up to this size are read whole and sent as one ASGI message.
 _BUFFERED_BODY_MAX = 256 * 1024
@@ -111,7 +109,7 @@ class Proxy:
             )
         except _BodyTooLarge:
             raise _too_large(limit) from None
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise GatewayTimeout(f"The {service} service did not answer in time", code="upstream_timeout") from exc
         except aiohttp.ClientError as exc:
             if isinstance(exc.__cause__, _BodyTooLarge) or isinstance(exc.__context__, _BodyTooLarge):
@@ -129,7 +127,7 @@ class Proxy:
         if length is not None and length <= _BUFFERED_BODY_MAX:
             try:
                 body = await upstream.read()
-            except asyncio.TimeoutError as exc:
+            except TimeoutError as exc:
                 raise GatewayTimeout(f"The {service} service did not answer in time", code="upstream_timeout") from exc
             except aiohttp.ClientError as exc:
                 raise ServiceUnavailable(f"The {service} service is unavailable", code="service_unavailable") from exc

@@ -10,11 +10,10 @@ import math
 import time
 from dataclasses import dataclass
 
+from eindr_common.errors import RateLimited
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-
-from eindr_common.errors import RateLimited
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ PROJECT = "eindr-test"
 
 def _self_signed(key: rsa.RSAPrivateKey) -> str:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "securetoken.system.gserviceaccount.com")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
@@ -67,7 +67,7 @@ def certs_url(signer: TokenSigner):
     body = json.dumps(signer.certs).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's naming)
+        def do_GET(self):
             self.server.hits += 1
             self.send_response(200)
             self.send_header("content-type", "application/json")
@@ -124,7 +124,6 @@ def gateway(start_service, users_service, certs_url):
 def account(signer, users_service):
     """A fresh user with a provisioned profile: returns (uid, Firebase ID token)."""
     import httpx
-
     from eindr_common.testing import auth_headers, new_uid
 
     def _account(**claims) -> tuple[str, str]:

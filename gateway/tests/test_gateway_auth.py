@@ -9,11 +9,9 @@ import time
 import httpx
 import pytest
 import redis
-
 from eindr_common.identity import revoked_key
 from eindr_common.testing import new_uid
 from eindr_gateway.devtoken import emulator_token
-
 
 
 def _get_me(gateway, token: str | None = None, header: str | None = None) -> httpx.Response:
@@ -36,7 +34,7 @@ def test_valid_token_reaches_the_service_as_that_user(gateway, account):
 
 
 def _unsigned(claims: dict) -> str:
-    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")  # noqa: E731
+    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
     return f"{enc({'alg': 'none', 'typ': 'JWT'})}.{enc(claims)}."
 
 

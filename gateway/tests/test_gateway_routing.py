@@ -10,10 +10,8 @@ import time
 import httpx
 import redis
 import redis.asyncio
-
 from eindr_common.identity import plan_key
 from eindr_common.testing import auth_headers, new_uid
-
 
 
 def test_rate_limit_reaches_429_with_headers_and_resets(start_service, users_service, certs_url, account, gw_env):
@@ -194,13 +192,13 @@ def test_proxy_passes_bodies_and_headers_byte_for_byte(start_service, users_serv
             if with_body:
                 self.wfile.write(body)
 
-        def do_GET(self):  # noqa: N802 (http.server's naming)
+        def do_GET(self):
             self._answer(True)
 
-        def do_HEAD(self):  # noqa: N802
+        def do_HEAD(self):
             self._answer(False)
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers["content-length"]))
             self._answer(True)
 

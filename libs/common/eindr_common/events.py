@@ -4,7 +4,6 @@ at-least-once delivery (consumers must be idempotent)."""
 from __future__ import annotations
 
 import asyncio
-import time
 import json
 import logging
 import time

@@ -32,7 +32,7 @@ class CommonSettings(BaseSettings):
     upstream_read_timeout_s: float = 10.0
 
     @model_validator(mode="after")
-    def _refuse_dev_secrets(self) -> "CommonSettings":
+    def _refuse_dev_secrets(self) -> CommonSettings:
         if self.env != "development" and self.internal_token_secret == DEV_INTERNAL_TOKEN_SECRET:
             raise ValueError(
                 "EINDR_INTERNAL_TOKEN_SECRET still has its development default; "

@@ -8,16 +8,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
-
 from eindr_common.app import build_app
 from eindr_common.errors import NotFound
-from eindr_common.identity import CurrentUser, Principal, mint_internal_token, verify_internal_token
 from eindr_common.idempotency import IdempotencyKey
+from eindr_common.identity import (
+    CurrentUser,
+    Principal,
+    mint_internal_token,
+    verify_internal_token,
+)
 from eindr_common.pagination import Pagination, decode_cursor, encode_cursor
 from eindr_common.settings import CommonSettings
 from eindr_common.testing import TEST_SECRET, auth_headers
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 
 class Thing(BaseModel):
@@ -150,8 +154,7 @@ def test_settings_refuse_default_secret_outside_development():
 
 def test_migrations_create_schema_and_version_table(postgres_url, tmp_path: Path):
     import psycopg
-
-    from eindr_common.migrations import upgrade, sqlalchemy_url
+    from eindr_common.migrations import upgrade
 
     mig = tmp_path / "migrations"
     (mig / "versions").mkdir(parents=True)
@@ -176,11 +179,8 @@ async def test_unknown_keys_are_not_reflected_raw(client):
 
 
 async def test_consumer_reclaims_entries_a_dead_consumer_left_pending(redis_url):
-    import asyncio
-    import json as _json
 
     import redis.asyncio as aioredis
-
     from eindr_common import events
 
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-
 from eindr_common.flags import FlagEvaluator, in_rollout, set_rule, set_user_override
 from eindr_common.testing import new_uid
 
