@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request as StarletteRequest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .account_state import AccountStateCache
 from .config import GatewaySettings, gateway_settings
 from .firebase import CertificateCache, FirebaseVerifier
 from .gatekeeper import Gatekeeper
@@ -96,13 +97,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             cache_size=settings.token_cache_size,
         )
         limiter = RateLimiter(settings.redis_url, settings.rate_limits, settings.anonymous_rate_limit)
-        app.state.gatekeeper = Gatekeeper(settings, verifier, limiter, app.state.redis)
+        accounts = AccountStateCache(app.state.redis, settings.redis_url, ttl_s=settings.account_state_ttl_s)
+        accounts.start()
+        app.state.gatekeeper = Gatekeeper(settings, verifier, limiter, accounts)
         app.state.proxy = Proxy(settings.upstream_connect_timeout_s, settings.upstream_read_timeout_s)
         app.state.openapi = OpenAPIAggregator(settings.service_urls, settings.openapi_refresh_s)
         try:
             yield
         finally:
             await app.state.proxy.aclose()
+            await accounts.aclose()
             await certs_http.aclose()
 
     app = build_app("gateway", settings=settings, redis=True, lifespan=lifespan, docs=False)

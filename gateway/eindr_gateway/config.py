@@ -83,6 +83,9 @@ class GatewaySettings(CommonSettings):
     firebase_auth_emulator_host: str | None = Field(None, validation_alias=AliasChoices("FIREBASE_AUTH_EMULATOR_HOST"))
     clock_skew_s: int = Field(5, ge=0, le=60)
     token_cache_size: int = 50_000
+    # Backstop lifetime of a user's cached plan/revocation/overrides; changes are announced
+    # and applied at once (account_state.py), this only bounds a hand edit in redis-cli.
+    account_state_ttl_s: float = Field(5.0, ge=0, le=60)
 
     routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
     service_urls: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SERVICE_URLS))

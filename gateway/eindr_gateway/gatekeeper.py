@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
+from cachetools import TTLCache
 from eindr_common.errors import Forbidden, Unauthorized
-from eindr_common.flags import FlagEvaluator, parse_user_overrides, user_key
-from eindr_common.identity import Principal, mint_internal_token, plan_key, revoked_key
+from eindr_common.flags import FlagEvaluator
+from eindr_common.identity import Principal, mint_internal_token
 from eindr_common.observability import current_request
-from eindr_common.plans import PLANS
 from starlette.requests import Request
 
+from .account_state import AccountStateCache
 from .config import GatewaySettings
 from .firebase import FirebaseVerifier, VerifiedToken
 from .ratelimit import RateLimiter
@@ -38,12 +38,19 @@ def roles_from_claims(claims: dict) -> tuple[str, ...]:
 
 
 class Gatekeeper:
-    def __init__(self, settings: GatewaySettings, verifier: FirebaseVerifier, limiter: RateLimiter, redis: aioredis.Redis) -> None:
+    def __init__(
+        self, settings: GatewaySettings, verifier: FirebaseVerifier, limiter: RateLimiter, accounts: AccountStateCache
+    ) -> None:
         self.settings = settings
         self.verifier = verifier
         self.limiter = limiter
-        self.redis = redis
-        self.flags = FlagEvaluator(redis)
+        self.accounts = accounts
+        self.flags = FlagEvaluator(accounts.redis)
+        # An internal token lives ≤ 60 s; one minted for the same user, service and claims
+        # serves that user's requests for the first half of its life (signing is a visible
+        # share of the gateway's CPU), so every token a service sees has ≥ 30 s left.
+        ttl = min(settings.internal_token_ttl_s, 60)
+        self._tokens: TTLCache = TTLCache(maxsize=settings.token_cache_size, ttl=ttl / 2)
         self._rules = [(m.upper(), prefix, feature) for m, prefix, feature in settings.feature_rules]
         self._public_patterns = [re.compile(p) for p in settings.public_patterns]
 
@@ -64,30 +71,37 @@ class Gatekeeper:
             # skips it and is limited per user below.
             await self.limiter.check_ip(self._client_ip(request))
             verified = await self.verifier.verify(token or self._bearer(request))
-        plan, flag_overrides = await self._account_state(verified)
+        account = await self.accounts.get(verified.uid)
+        # check_revoked semantics: tokens whose sign-in predates the revocation are refused.
+        if account.revoked_at is not None and verified.auth_time < account.revoked_at:
+            raise Unauthorized("This session was revoked; sign in again", code="token_revoked")
+        plan = account.plan
         ctx = current_request()
         if ctx is not None:
             ctx.uid = verified.uid
         verdict = await self.limiter.check_user(verified.uid, plan)
-        await self._check_feature(request.method, path, verified.uid, plan, flag_overrides)
-        principal = Principal(
-            uid=verified.uid,
-            plan=plan,
-            roles=roles_from_claims(verified.claims),
-            claims={
-                **{k: verified.claims[k] for k in FORWARDED_CLAIMS if k in verified.claims},
-                # Where the request came from, for the audit trail (signed, unlike a header).
-                "ip": self._client_ip(request),
-            },
-        )
-        internal = mint_internal_token(
-            principal, service, self.settings.internal_token_secret,
-            ttl_s=self.settings.internal_token_ttl_s, request_id=ctx.request_id if ctx else None,
-        )
-        upstream = {"authorization": f"Bearer {internal}"}
+        await self._check_feature(request.method, path, verified.uid, plan, account.flag_overrides)
+        upstream = {"authorization": "Bearer " + self._internal_token(verified, plan, service, self._client_ip(request))}
         if ctx is not None:
             upstream["x-request-id"] = ctx.request_id
         return Admission(upstream_headers=upstream, response_headers=verdict.headers())
+
+    def _internal_token(self, verified: VerifiedToken, plan: str, service: str, ip: str) -> str:
+        claims = {k: verified.claims[k] for k in FORWARDED_CLAIMS if k in verified.claims}
+        # Where the request came from, for the audit trail (signed, unlike a header).
+        claims["ip"] = ip
+        roles = roles_from_claims(verified.claims)
+        try:
+            key: tuple | None = (service, verified.uid, plan, roles, tuple(sorted(claims.items())))
+            token = self._tokens.get(key)
+        except TypeError:  # a claim value that is not hashable: mint every time
+            key, token = None, None
+        if token is None:
+            principal = Principal(uid=verified.uid, plan=plan, roles=roles, claims=claims)
+            token = mint_internal_token(principal, service, self.settings.internal_token_secret, ttl_s=self.settings.internal_token_ttl_s)
+            if key is not None:
+                self._tokens[key] = token
+        return token
 
     def _is_public(self, method: str, path: str) -> bool:
         if any(path.startswith(p) for p in self.settings.public_paths):
@@ -104,16 +118,6 @@ class Gatekeeper:
         if scheme.lower() != "bearer" or not token or " " in token or token.count(".") != 2:
             raise Unauthorized("The Authorization header must be 'Bearer <Firebase ID token>'", code="malformed_authorization")
         return token
-
-    async def _account_state(self, verified: VerifiedToken) -> tuple[str, dict[str, bool]]:
-        """Plan and per-user flag overrides, refusing revoked sessions: one Redis round trip."""
-        plan, revoked_at, overrides = await self.redis.mget(
-            plan_key(verified.uid), revoked_key(verified.uid), user_key(verified.uid)
-        )
-        # check_revoked semantics: tokens whose sign-in predates the revocation are refused.
-        if revoked_at is not None and verified.auth_time < int(float(revoked_at)):
-            raise Unauthorized("This session was revoked; sign in again", code="token_revoked")
-        return (plan if plan in PLANS else "free"), parse_user_overrides(overrides)
 
     async def _check_feature(self, method: str, path: str, uid: str, plan: str, overrides: dict[str, bool]) -> None:
         for rule_method, prefix, feature in self._rules:

@@ -137,3 +137,56 @@ def account(signer, users_service):
         return uid, signer.token(uid, **claims)
 
     return _account
+
+
+class AccountWrites:
+    """Writes plan and revocation the way the users and auth services do: through
+    eindr_common's writers, which announce each change to the gateways."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+
+    def _run(self, write, *args, **kw) -> None:
+        import asyncio
+
+        import redis.asyncio as aioredis
+
+        async def go():
+            client = aioredis.Redis.from_url(self.redis_url, decode_responses=True)
+            try:
+                await write(client, *args, **kw)
+            finally:
+                await client.aclose()
+
+        asyncio.run(go())
+
+    def set_plan(self, uid: str, plan: str) -> None:
+        from eindr_common.identity import set_plan_key
+
+        self._run(set_plan_key, uid, plan)
+
+    def revoke(self, uid: str, revoked_at: int) -> None:
+        from eindr_common.identity import set_revoked_at
+
+        self._run(set_revoked_at, uid, revoked_at)
+
+
+@pytest.fixture(scope="session")
+def account_writes(redis_url) -> AccountWrites:
+    return AccountWrites(redis_url)
+
+
+@pytest.fixture(scope="session")
+def eventually():
+    """Polls ``check`` until it returns a truthy value: an announced change reaches the
+    gateway within milliseconds, not within the same instant as the write."""
+
+    def _eventually(check, deadline_s: float = 5.0):
+        give_up = time.monotonic() + deadline_s
+        while True:
+            result = check()
+            if result or time.monotonic() > give_up:
+                return result
+            time.sleep(0.02)
+
+    return _eventually

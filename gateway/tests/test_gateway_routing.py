@@ -10,7 +10,6 @@ import time
 import httpx
 import redis
 import redis.asyncio
-from eindr_common.identity import plan_key
 from eindr_common.testing import auth_headers, new_uid
 
 
@@ -36,7 +35,7 @@ def test_rate_limit_reaches_429_with_headers_and_resets(start_service, users_ser
     assert httpx.get(gw.url + "/v1/users/me", headers=headers).status_code == 200
 
 
-def test_feature_lock_is_403_with_the_plan_that_unlocks_it(gateway, signer, redis_url):
+def test_feature_lock_is_403_with_the_plan_that_unlocks_it(gateway, signer, account_writes, eventually):
     uid = new_uid()
     headers = {"authorization": "Bearer " + signer.token(uid)}
     r = httpx.get(gateway.url + "/v1/calendar/connections", headers=headers)
@@ -44,10 +43,13 @@ def test_feature_lock_is_403_with_the_plan_that_unlocks_it(gateway, signer, redi
     body = r.json()
     assert body["code"] == "feature_locked"
     assert body["feature"] == "calendar_sync" and body["required_plan"] == "premium"
-    # Premium passes the lock (and meets a calendar service that is not running: 503).
-    redis.Redis.from_url(redis_url).set(plan_key(uid), "premium")
-    r = httpx.get(gateway.url + "/v1/calendar/connections", headers=headers)
-    assert r.status_code == 503 and r.json()["code"] == "service_unavailable"
+    # Premium passes the lock (and meets a calendar service that is not running: 503), at
+    # once although the gateway holds the user's account state in memory.
+    account_writes.set_plan(uid, "premium")
+    r = eventually(lambda: (resp := httpx.get(gateway.url + "/v1/calendar/connections", headers=headers)).status_code != 403 and resp)
+    assert r and r.status_code == 503 and r.json()["code"] == "service_unavailable"
+    account_writes.set_plan(uid, "free")
+    assert eventually(lambda: httpx.get(gateway.url + "/v1/calendar/connections", headers=headers).status_code == 403)
 
 
 def test_unknown_domain_is_404(gateway, signer):
@@ -125,13 +127,14 @@ def test_gateway_metrics_label_by_upstream_domain(gateway, account):
     assert 'route="/v1/users",service="gateway",status="200"' in metrics
 
 
-def test_feature_locks_follow_per_user_flag_overrides(gateway, account, redis_url):
+def test_feature_locks_follow_per_user_flag_overrides(gateway, account, redis_url, eventually):
     import asyncio
 
     from eindr_common.flags import set_user_override
 
     uid, token = account()
     headers = {"authorization": "Bearer " + token}
+    assert httpx.get(gateway.url + "/v1/calendar/connections", headers=headers).status_code == 403
     assert httpx.get(gateway.url + "/v1/calendar/connections", headers=headers).status_code == 403
 
     async def grant():
@@ -141,16 +144,16 @@ def test_feature_locks_follow_per_user_flag_overrides(gateway, account, redis_ur
 
     asyncio.run(grant())
     # Unlocked for this free user only (the calendar service is not running: 503).
-    assert httpx.get(gateway.url + "/v1/calendar/connections", headers=headers).status_code == 503
+    assert eventually(lambda: httpx.get(gateway.url + "/v1/calendar/connections", headers=headers).status_code == 503)
 
 
-def test_environment_flag_override_locks_a_feature_for_every_plan(start_service, users_service, certs_url, gw_env, account, redis_url):
+def test_environment_flag_override_locks_a_feature_for_every_plan(start_service, users_service, certs_url, gw_env, account, account_writes):
     gw = start_service(
         "gateway-flag-off", "eindr_gateway.app:create_app",
         env=gw_env(users_service.url, certs_url[0], EINDR_FLAG_CALENDAR_SYNC="off"),
     )
     uid, token = account()
-    redis.Redis.from_url(redis_url).set(plan_key(uid), "premium")
+    account_writes.set_plan(uid, "premium")
     r = httpx.get(gw.url + "/v1/calendar/connections", headers={"authorization": "Bearer " + token})
     assert r.status_code == 403 and r.json()["code"] == "feature_locked"
 
@@ -234,3 +237,21 @@ def test_proxy_passes_bodies_and_headers_byte_for_byte(start_service, users_serv
         assert not_allowed.status_code == 405 and not_allowed.json()["code"] == "method_not_allowed"
     finally:
         server.shutdown()
+
+
+def test_ratelimit_remaining_counts_down_exactly_on_one_replica(start_service, users_service, certs_url, account, gw_env):
+    # Most answers carry the replica's running estimate of the remaining budget (one Redis
+    # round trip saved); on a single replica it must equal the exact count, down to the 429.
+    gw = start_service(
+        "gateway-countdown", "eindr_gateway.app:create_app",
+        env=gw_env(users_service.url, certs_url[0], EINDR_GATEWAY_RATE_LIMITS=json.dumps({"free": "30/minute", "premium": "100/minute"})),
+    )
+    headers = {"authorization": "Bearer " + account()[1]}
+    remaining = []
+    for _ in range(30):
+        r = httpx.get(gw.url + "/v1/users/me", headers=headers)
+        assert r.status_code == 200
+        remaining.append(int(r.headers["ratelimit"].split(";r=")[1].split(";")[0]))
+    assert remaining == list(range(29, -1, -1))
+    limited = httpx.get(gw.url + "/v1/users/me", headers=headers)
+    assert limited.status_code == 429 and ";r=0;" in limited.headers["ratelimit"]

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .identity import ACCOUNT_STATE_CHANNEL
 from .plans import FEATURES, PLANS
 
 RULES_KEY = "eindr:flags:rules"
@@ -131,7 +132,10 @@ async def set_user_override(redis: Any, uid: str, flag: str, value: bool | None)
         overrides.pop(flag, None)
     else:
         overrides[flag] = value
-    await redis.set(user_key(uid), json.dumps(overrides))
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(user_key(uid), json.dumps(overrides))
+        pipe.publish(ACCOUNT_STATE_CHANNEL, uid)
+        await pipe.execute()
 
 
 def main(argv: list[str] | None = None) -> int:

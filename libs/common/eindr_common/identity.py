@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
 
 from .errors import Forbidden, Unauthorized
-from .observability import current_request, current_request_id
+from .observability import current_request
 
 ISSUER = "eindr-gateway"
 ALGORITHM = "HS256"
@@ -43,6 +43,8 @@ def mint_internal_token(
     request_id: str | None = None,
     now: float | None = None,
 ) -> str:
+    """``request_id`` is signed into the token only when given: the gateway leaves it out so
+    a user's token can serve several requests (the id travels in ``x-request-id``)."""
     issued = int(now if now is not None else time.time())
     payload = {
         "iss": ISSUER,
@@ -52,10 +54,11 @@ def mint_internal_token(
         "exp": issued + min(ttl_s, 60),
         "plan": principal.plan,
         "roles": list(principal.roles),
-        "rid": request_id or current_request_id(),
         # Verified Firebase claims the services may need (email, phone, auth_time).
         "ctx": principal.claims,
     }
+    if request_id is not None:
+        payload["rid"] = request_id
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
@@ -129,3 +132,51 @@ def revoked_key(uid: str) -> str:
 def plan_key(uid: str) -> str:
     """Redis key the users service writes the user's plan to; the gateway reads it."""
     return f"eindr:users:plan:{uid}"
+
+
+# Every writer of the keys above (and of the per-user flag overrides) publishes the uid
+# here after the write; gateways keep those values in memory and drop a uid's copy when it
+# is announced (gateway/eindr_gateway/account_state.py).
+ACCOUNT_STATE_CHANNEL = "eindr:account-state"
+
+
+async def announce_account_change(redis: Any, uid: str) -> None:
+    await redis.publish(ACCOUNT_STATE_CHANNEL, uid)
+
+
+async def set_plan_key(redis: Any, uid: str, plan: str) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(plan_key(uid), plan)
+        pipe.publish(ACCOUNT_STATE_CHANNEL, uid)
+        await pipe.execute()
+
+
+async def delete_plan_key(redis: Any, uid: str) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(plan_key(uid))
+        pipe.publish(ACCOUNT_STATE_CHANNEL, uid)
+        await pipe.execute()
+
+
+# Moves the revocation second forward only (a late redelivery of an old event must not
+# revoke the tokens of an account created again since) and announces the change.
+_REVOKE_AT_LEAST = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > current then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+async def set_revoked_at(redis: Any, uid: str, revoked_at: int, *, only_forward: bool = False) -> None:
+    """Refuse ``uid``'s Firebase tokens signed in before ``revoked_at`` (epoch seconds)."""
+    if only_forward:
+        await redis.eval(_REVOKE_AT_LEAST, 1, revoked_key(uid), revoked_at, ACCOUNT_STATE_CHANNEL, uid)
+        return
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(revoked_key(uid), revoked_at)
+        pipe.publish(ACCOUNT_STATE_CHANNEL, uid)
+        await pipe.execute()

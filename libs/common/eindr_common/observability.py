@@ -101,6 +101,18 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # prometheus-client's labels() takes a lock and builds a key on every call; the set
+        # of (method, route, status) is small and fixed, so each child is looked up once.
+        self._children: dict[tuple, tuple] = {}
+
+    def _series(self, method: str, route: str, status: int) -> tuple:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (REQUESTS.labels(self.service, method, route, str(status)), LATENCY.labels(self.service, method, route))
+            if len(self._children) < 10_000:  # a client inventing methods must not grow it forever
+                self._children[key] = children
+        return children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,8 +147,9 @@ class RequestContextMiddleware:
             route_path = scope.get("eindr.route") or getattr(scope.get("route"), "path", None) or "unmatched"
             method = scope["method"]
             status = status_holder[0]
-            REQUESTS.labels(self.service, method, route_path, str(status)).inc()
-            LATENCY.labels(self.service, method, route_path).observe(elapsed)
+            requests, latency = self._series(method, route_path, status)
+            requests.inc()
+            latency.observe(elapsed)
             if route_path not in ("/healthz", "/readyz", "/metrics"):
                 access_log.info(
                     "%s %s %s",

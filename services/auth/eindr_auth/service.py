@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from eindr_common import audit, plans
 from eindr_common.errors import NotFound, ServiceUnavailable, Unauthorized
 from eindr_common.flags import FlagEvaluator
-from eindr_common.identity import Principal, revoked_key
+from eindr_common.identity import Principal, set_revoked_at
 from eindr_common.observability import current_request_id
 from prometheus_client import Counter
 from redis.exceptions import RedisError
@@ -154,7 +154,7 @@ async def revoke(pool: asyncpg.Pool, redis: aioredis.Redis, admin: Principal, ui
     ``check_revoked`` semantics, enforced by the gateway from the Redis key)."""
     revoked_at = int(time.time())
     try:
-        await redis.set(revoked_key(uid), revoked_at)
+        await set_revoked_at(redis, uid, revoked_at)
     except RedisError as exc:
         raise ServiceUnavailable("Redis is not reachable; nothing was revoked", code="redis_unavailable") from exc
     async with _connection(pool) as conn:
@@ -163,24 +163,12 @@ async def revoke(pool: asyncpg.Pool, redis: aioredis.Redis, admin: Principal, ui
     return {"uid": uid, "revoked_at": datetime.fromtimestamp(revoked_at, UTC)}
 
 
-# Move the revocation time forward only: a late redelivery of an old event must not
-# revoke the tokens of an account created again since.
-_REVOKE_AT_LEAST = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) > current then
-  redis.call('SET', KEYS[1], ARGV[1])
-  return 1
-end
-return 0
-"""
-
-
 async def erase_user(pool: asyncpg.Pool, redis: aioredis.Redis, uid: str, deleted_at: int | None) -> int:
     """``user.deleted`` from the users stream: remove every device of that user and
     refuse the Firebase tokens issued before the deletion (the app signs out; a new
     sign-in starts a new account). Idempotent (the event may arrive more than once)."""
     if deleted_at is not None:
-        await redis.eval(_REVOKE_AT_LEAST, 1, revoked_key(uid), deleted_at)
+        await set_revoked_at(redis, uid, deleted_at, only_forward=True)
     async with _connection(pool) as conn, conn.transaction():
         count = await repository.delete_user_devices(conn, uid)
         await repository.delete_own_audit(conn, uid)

@@ -13,7 +13,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from eindr_common import audit
 from eindr_common.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
-from eindr_common.identity import Principal, plan_key
+from eindr_common.identity import Principal, delete_plan_key, set_plan_key
 from eindr_common.observability import current_request_id
 from prometheus_client import Counter
 from redis.exceptions import RedisError
@@ -119,7 +119,7 @@ class _AuditTrail:
 
 async def _sync_plan_key(redis: aioredis.Redis, uid: str, plan: str) -> None:
     try:
-        await redis.set(plan_key(uid), plan)
+        await set_plan_key(redis, uid, plan)
     except RedisError:
         log.warning("could not write the plan key; the gateway keeps its last value", extra={"fields": {"uid": uid}})
 
@@ -303,7 +303,7 @@ async def set_plan(pool: asyncpg.Pool, redis: aioredis.Redis, admin: Principal, 
             )
     # Written even when unchanged: a repeated PUT repairs a key that drifted or was lost.
     try:
-        await redis.set(plan_key(uid), new_plan)
+        await set_plan_key(redis, uid, new_plan)
     except RedisError as exc:
         raise ServiceUnavailable(
             "The plan is saved but the gateway cannot see it yet; repeat the request", code="redis_unavailable"
@@ -336,7 +336,7 @@ async def delete_account(pool: asyncpg.Pool, redis: aioredis.Redis, principal: P
         DELETED.inc()
     await cache.invalidate(redis, uid)
     try:
-        await redis.delete(plan_key(uid))
+        await delete_plan_key(redis, uid)
     except RedisError:
         log.warning("could not delete the plan key", extra={"fields": {"uid": uid}})
     await outbox.flush_quietly(pool, redis)
