@@ -7,7 +7,6 @@ import asyncio
 import time
 
 import redis.asyncio as aioredis
-
 from eindr_common.identity import plan_key, revoked_key, set_plan_key, set_revoked_at
 from eindr_common.testing import new_uid
 from eindr_gateway.account_state import AccountStateCache
