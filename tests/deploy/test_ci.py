@@ -39,8 +39,9 @@ def test_workflow_matches_the_github_actions_schema():
 
 def test_workflow_has_the_pipeline_stages_in_order():
     jobs = workflow()["jobs"]
-    assert list(jobs) == ["lint", "test", "images", "deploy-staging", "smoke"]
-    assert set(jobs["images"]["needs"]) == {"lint", "test"}
+    assert list(jobs) == ["lint", "test", "test-coqui", "images", "deploy-staging", "smoke"]
+    assert set(jobs["images"]["needs"]) == {"lint", "test", "test-coqui"}
+    assert any(step.get("run") == "make test-coqui" for step in jobs["test-coqui"]["steps"])
     assert jobs["deploy-staging"]["needs"] == "images" and jobs["smoke"]["needs"] == "deploy-staging"
     assert "refs/heads/main" in jobs["deploy-staging"]["if"]
     lint = "\n".join(s.get("run", "") for s in jobs["lint"]["steps"])
