@@ -50,7 +50,7 @@ def main() -> int:
         if not path.exists() or (only and not any(o in script[0] for o in only)):
             continue
         print(f"\n=== {title} ===", flush=True)
-        proc = subprocess.run([sys.executable, *script], cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, *script], cwd=ROOT, capture_output=True, text=True, check=False)
         print(proc.stdout)
         if proc.returncode != 0:
             failed = True
@@ -58,10 +58,10 @@ def main() -> int:
             continue
         sections.append(f"### {title}\n\n{proc.stdout.strip()}\n")
     if sections:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         with open(ROOT / "docs" / "benchmarks.md", "a") as out:
             out.write(f"\n## Run of {stamp}\n\nMachine: {machine()}\n\n" + "\n".join(sections))
-        print(f"appended to docs/benchmarks.md")
+        print("appended to docs/benchmarks.md")
     return 1 if failed else 0
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "libs" / "common"))
 
-from eindr_common.localstack import python_env, start_postgres, start_redis, wait_http  # noqa: E402
-from eindr_common.migrations import upgrade  # noqa: E402
+from eindr_common.localstack import python_env, start_postgres, start_redis, wait_http
+from eindr_common.migrations import upgrade
 
 
 @dataclass
@@ -151,7 +151,7 @@ def main() -> int:
         logs = state / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         for c in components:
-            log = open(logs / f"{c.name}.log", "ab")
+            log = open(logs / f"{c.name}.log", "ab")  # noqa: SIM115 (the child writes to it for its life)
             # Own session: Ctrl-C reaches only this script, which then stops everyone in order.
             proc = subprocess.Popen(c.argv(), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
             started.append((c.name, proc))

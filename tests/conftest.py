@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-
 from eindr_gateway.devtoken import emulator_token
 
 E2E_PROJECT = "eindr-e2e"

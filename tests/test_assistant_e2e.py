@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-
 from eindr_common.testing import ServiceProcess, new_uid
 from eindr_gateway.devtoken import emulator_token
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from eindr_common.localstack import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +27,7 @@ def auth_emulator(tmp_path_factory):
                       "logging": {"host": "127.0.0.1", "port": logging_port}, "ui": {"enabled": False},
                       "singleProjectMode": True}
     }))
-    log = open(workdir / "emulator.log", "wb")
+    log = open(workdir / "emulator.log", "wb")  # noqa: SIM115 (the emulator writes to it)
     proc = subprocess.Popen(
         [str(FIREBASE_CLI), "emulators:start", "--only", "auth", "--project", PROJECT],
         cwd=workdir, stdout=log, stderr=subprocess.STDOUT,

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import psycopg
 import pytest
-
 from eindr_common.testing import new_uid
 
 

@@ -100,7 +100,7 @@ def build_app(
             try:
                 await asyncio.wait_for(check(), timeout=2)
                 results[check_name] = "ok"
-            except Exception as exc:  # a readiness probe reports any failure, whatever it is
+            except Exception as exc:  # noqa: BLE001 (a readiness probe reports any failure, whatever it is)
                 ok = False
                 results[check_name] = f"error: {type(exc).__name__}"
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": results}, status_code=200 if ok else 503)

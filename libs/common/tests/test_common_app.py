@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from eindr_common.app import build_app
-from eindr_common.errors import NotFound
+from eindr_common.errors import NotFound, Unauthorized
 from eindr_common.idempotency import IdempotencyKey
 from eindr_common.identity import (
     CurrentUser,
@@ -142,7 +142,7 @@ def test_internal_token_lifetime_and_audience():
     p = verify_internal_token(token, "users", TEST_SECRET)
     assert p.uid == "a" and p.is_admin
     old = mint_internal_token(Principal(uid="a"), "users", TEST_SECRET, now=0)
-    with pytest.raises(Exception):
+    with pytest.raises(Unauthorized):
         verify_internal_token(old, "users", TEST_SECRET)
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.responses import StreamingResponse
-
 from eindr_common.db import DbConn
 from eindr_common.identity import AdminUser, CurrentUser
 from eindr_common.pagination import Pagination
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 
 from . import service
 from .schemas import AuditPage, ChainVerdict

@@ -7,10 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from eindr_common.app import build_app
 from eindr_common.settings import CommonSettings
+from fastapi import FastAPI
 
 from . import api, worker
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -76,11 +76,10 @@ async def iterate_all(conn: asyncpg.Connection) -> AsyncIterator[dict[str, Any]]
 
 
 def event_from_stream(fields: dict[str, str]) -> dict[str, Any]:
-    from datetime import timezone
 
     return {
         "event_id": fields["event_id"],
-        "at": datetime.fromtimestamp(float(fields["at"]), tz=timezone.utc),
+        "at": datetime.fromtimestamp(float(fields["at"]), tz=UTC),
         "service": fields.get("service", ""),
         "actor_uid": fields.get("actor_uid", ""),
         "actor_roles": fields.get("actor_roles", ""),

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-
 from eindr_common.errors import BadRequest
 from eindr_common.identity import Principal
 from eindr_common.pagination import PageParams, encode_cursor

@@ -7,7 +7,6 @@ import asyncio
 import sys
 
 import asyncpg
-
 from eindr_common.settings import CommonSettings
 
 from . import service

@@ -8,10 +8,9 @@ import socket
 
 import asyncpg
 import redis.asyncio as aioredis
+from eindr_common.audit import AUDIT_STREAM
 from prometheus_client import Counter
 from redis.exceptions import ResponseError
-
-from eindr_common.audit import AUDIT_STREAM
 
 from . import service
 

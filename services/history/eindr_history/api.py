@@ -7,16 +7,23 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
-
 from eindr_common.db import DbPool
-from eindr_common.identity import CurrentUser
 from eindr_common.idempotency import IdempotencyKey
+from eindr_common.identity import CurrentUser
 from eindr_common.pagination import Pagination
 from eindr_common.redis_client import Redis
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from . import service
-from .schemas import Deleted, Interaction, InteractionCreate, InteractionPage, SearchResult, Suggestion, SuggestionList
+from .schemas import (
+    Deleted,
+    Interaction,
+    InteractionCreate,
+    InteractionPage,
+    SearchResult,
+    Suggestion,
+    SuggestionList,
+)
 
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
 _ERRORS = {400: _PROBLEM, 401: _PROBLEM, 404: _PROBLEM, 503: _PROBLEM}

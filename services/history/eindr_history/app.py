@@ -8,10 +8,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
-
 from eindr_common.app import build_app
 from eindr_common.http_client import ServiceClient
+from fastapi import FastAPI
 
 from . import api
 from .clients import EmbeddingClient

@@ -4,7 +4,6 @@ the reminders service (``ServiceClient``, the caller's identity)."""
 from __future__ import annotations
 
 import httpx
-
 from eindr_common.observability import current_request_id
 
 EMBED_DIMS = 384

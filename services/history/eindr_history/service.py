@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import numpy as np
-from prometheus_client import Counter
-
 from eindr_common import audit
 from eindr_common.errors import BadRequest, Conflict, NotFound
 from eindr_common.http_client import ServiceClient
 from eindr_common.identity import Principal
 from eindr_common.pagination import PageParams, encode_cursor
+from prometheus_client import Counter
 
 from . import domain, repository
 from .clients import EmbeddingClient, EmbeddingUnavailable
@@ -94,7 +93,7 @@ def validate_interaction(body: Any, now: datetime) -> dict[str, Any]:
 
 
 async def append(pool: asyncpg.Pool, principal: Principal, body: Any, redis: Any = None) -> dict[str, Any]:
-    data = validate_interaction(body, datetime.now(timezone.utc))
+    data = validate_interaction(body, datetime.now(UTC))
     async with pool.acquire() as conn:
         row = await repository.insert_interaction(conn, principal.uid, data)
     APPENDED.labels(data["outcome"]).inc()
@@ -213,8 +212,8 @@ async def accept(pool: asyncpg.Pool, reminders: ServiceClient, principal: Princi
         return suggestion_json(row)
     if row["status"] == "dismissed":
         raise Conflict("This suggestion was dismissed", code="suggestion_decided")
-    zone = ZoneInfo(row["timezone"]) if row["timezone"] else timezone.utc
-    now_local = (now or datetime.now(timezone.utc)).astimezone(zone)
+    zone = ZoneInfo(row["timezone"]) if row["timezone"] else UTC
+    now_local = (now or datetime.now(UTC)).astimezone(zone)
     local_due = domain.next_local(row["weekday"], row["minute_of_day"], now_local)
     body: dict[str, Any] = {
         "title": row["title"],

@@ -11,17 +11,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import numpy as np
 import redis.asyncio as aioredis
-from fastapi import FastAPI
-from prometheus_client import Counter
-
 from eindr_common import events
 from eindr_common.app import build_app
+from fastapi import FastAPI
+from prometheus_client import Counter
 
 from . import domain, repository, service
 from .clients import EmbeddingClient, EmbeddingUnavailable
@@ -57,7 +56,7 @@ async def run_retention(pool: asyncpg.Pool, settings: HistorySettings, now: date
     """Delete interactions older than each user's retention; ``now`` is injectable (tests
     run it with a clock moved forward)."""
     async with pool.acquire() as conn:
-        n = await repository.apply_retention(conn, now or datetime.now(timezone.utc), settings.history_default_retention_days)
+        n = await repository.apply_retention(conn, now or datetime.now(UTC), settings.history_default_retention_days)
     RETENTION_DELETED.inc(n)
     if n:
         log.info("retention deleted interactions", extra={"fields": {"deleted": n}})
@@ -91,7 +90,7 @@ async def detect_habits_for(pool: asyncpg.Pool, embedder: EmbeddingClient, setti
 
 
 async def run_habits(pool: asyncpg.Pool, embedder: EmbeddingClient, settings: HistorySettings, now: datetime | None = None) -> int:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     async with pool.acquire() as conn:
         users = await repository.users_with_reminders(conn, now - timedelta(days=settings.history_habits_window_days), domain.REMINDER_INTENT)
     created = 0

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-
 from eindr_common.localstack import free_port
 from eindr_common.testing import ServiceProcess, auth_headers, new_uid
 

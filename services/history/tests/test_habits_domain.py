@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import numpy as np
-
 from eindr_history import domain
 
 CALL = np.array([1.0, 0.0, 0.0], dtype=np.float32)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from eindr_common.testing import auth_headers, new_uid
 
 
@@ -24,7 +23,7 @@ def _count(db, uid: str) -> int:
 
 def test_append_get_list_filter_delete(client, history_api, user, rds):
     uid, h = user
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     a = _append(client, history_api, h, transcript="remind me to call mum", intent="create_reminder", language="en",
                 slots={"title": "call mum", "due_at": (now + timedelta(days=1)).isoformat()},
                 actions=[{"type": "reminder.create", "id": "r1"}], reply="Okay, I'll remind you tomorrow.",
@@ -80,14 +79,14 @@ def test_bad_input_is_400_naming_the_field_and_stores_nothing(client, history_ap
 
 
 def test_search_input_rules(client, history_api, user):
-    uid, h = user
+    _uid, h = user
     for q in ("", " ", "q" * 501, "a\x00"):
         r = client.get(history_api.url + "/v1/history/search", params={"q": q}, headers=h)
         assert r.status_code == 400 and r.json()["errors"][0]["field"] == "q"
 
 
 def test_search_by_meaning_and_by_words(client, history_api, history_worker, user, poll):
-    uid, h = user
+    _uid, h = user
     ids = {}
     for key, transcript in {
         "ledger": "Ali owes me twenty dollars for the concert tickets",
@@ -104,7 +103,7 @@ def test_search_by_meaning_and_by_words(client, history_api, history_worker, use
 
 
 def test_another_users_history_is_invisible(client, history_api, history_worker, user, other_user, poll):
-    (a, ha), (b, hb) = user, other_user
+    (a, ha), (_b, hb) = user, other_user
     item = _append(client, history_api, ha, transcript="my bank pin is 9921 <script>x</script>")
     url = f"{history_api.url}/v1/history/{item['id']}"
     assert "<script>" not in client.get(url, headers=ha).json()["transcript"]
@@ -123,22 +122,22 @@ def test_another_users_history_is_invisible(client, history_api, history_worker,
 def test_retention_job_with_a_shortened_clock(postgres_url, history_api, client, user, db):
     """The retention job run in-process against the real database with the clock moved
     forward: rows older than the user's retention go, the others stay."""
+    from eindr_common.db import create_pool
     from eindr_history.settings import HistorySettings
     from eindr_history.worker import run_retention
-    from eindr_common.db import create_pool
 
     uid, h = user
     other = new_uid()
-    old = _append(client, history_api, h, transcript="old one", occurred_at=(datetime.now(timezone.utc) - timedelta(days=20)).isoformat())
+    old = _append(client, history_api, h, transcript="old one", occurred_at=(datetime.now(UTC) - timedelta(days=20)).isoformat())
     new = _append(client, history_api, h, transcript="new one")
     keep = _append(client, history_api, auth_headers(other, "history"), transcript="other user's, default retention",
-                   occurred_at=(datetime.now(timezone.utc) - timedelta(days=20)).isoformat())
+                   occurred_at=(datetime.now(UTC) - timedelta(days=20)).isoformat())
     db.execute("INSERT INTO history.retention (user_id, days) VALUES (%s, 30)", (uid,))
 
     async def run(days_ahead: int) -> None:
         pool = await create_pool(postgres_url)
         try:
-            await run_retention(pool, HistorySettings(history_default_retention_days=90), now=datetime.now(timezone.utc) + timedelta(days=days_ahead))
+            await run_retention(pool, HistorySettings(history_default_retention_days=90), now=datetime.now(UTC) + timedelta(days=days_ahead))
         finally:
             await pool.close()
 
@@ -159,8 +158,8 @@ def test_retention_preference_from_users_service_is_enforced_by_the_worker(clien
     uid = new_uid()
     h, uh = auth_headers(uid, "history"), auth_headers(uid, "users")
     assert client.post(users_svc.url + "/internal/users/provision", headers=uh).status_code == 201
-    old = _append(client, history_api, h, transcript="ten days ago", occurred_at=(datetime.now(timezone.utc) - timedelta(days=10)).isoformat())
-    recent = _append(client, history_api, h, transcript="yesterday", occurred_at=(datetime.now(timezone.utc) - timedelta(days=1)).isoformat())
+    old = _append(client, history_api, h, transcript="ten days ago", occurred_at=(datetime.now(UTC) - timedelta(days=10)).isoformat())
+    recent = _append(client, history_api, h, transcript="yesterday", occurred_at=(datetime.now(UTC) - timedelta(days=1)).isoformat())
     r = client.patch(users_svc.url + "/v1/users/me/preferences", json={"history_retention_days": 7}, headers=uh)
     assert r.status_code == 200, r.text
     poll(lambda: {i["id"] for i in client.get(history_api.url + "/v1/history", headers=h).json()["items"]}, lambda s: s == {recent["id"]})

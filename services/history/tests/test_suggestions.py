@@ -5,7 +5,7 @@ reminders service."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from eindr_common.testing import auth_headers
@@ -25,7 +25,7 @@ def _reminder(client, api, h, title: str, due: datetime, **slots):
         "intent": "create_reminder",
         "outcome": "success",
         "slots": {"title": title, "due_at": due.isoformat(), "timezone": "Europe/Amsterdam", **slots},
-        "occurred_at": (due.astimezone(timezone.utc) - timedelta(hours=3)).isoformat(),
+        "occurred_at": (due.astimezone(UTC) - timedelta(hours=3)).isoformat(),
     })
     assert r.status_code == 201, r.text
 
@@ -66,7 +66,7 @@ def test_a_weekly_habit_is_suggested_and_accepted_as_a_recurring_reminder(client
 
 
 def test_no_suggestion_without_a_habit(client, history_api, history_worker, user, poll, db):
-    uid, h = user
+    _uid, h = user
     sundays = _last_sundays(3, 9, 30)
     # Only twice; three different things; a recurring one already; three different weekdays.
     _reminder(client, history_api, h, "Water the plants", sundays[0])
@@ -86,7 +86,7 @@ def test_no_suggestion_without_a_habit(client, history_api, history_worker, user
 
 
 def test_a_dismissed_habit_is_never_suggested_again(client, history_api, history_worker, user, poll, db):
-    uid, h = user
+    _uid, h = user
     sundays = _last_sundays(4, 11, 0)
     for due in sundays[1:]:
         _reminder(client, history_api, h, "Call grandpa", due)
