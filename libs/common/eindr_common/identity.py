@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import jwt
@@ -62,23 +63,19 @@ def mint_internal_token(
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
-def verify_internal_token(token: str, audience: str, secret: str, *, leeway_s: int = 5) -> Principal:
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            audience=audience,
-            issuer=ISSUER,
-            leeway=leeway_s,
-            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-        )
-    except jwt.InvalidAudienceError as exc:
-        raise Unauthorized("The internal token was issued for another service", code="invalid_internal_token") from exc
-    except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("The internal token has expired", code="invalid_internal_token") from exc
-    except jwt.PyJWTError as exc:
-        raise Unauthorized("The internal token is invalid", code="invalid_internal_token") from exc
+def verify_internal_token(
+    token: str, audience: str, secret: str, *, accepted: Sequence[str] = (), leeway_s: int = 5
+) -> Principal:
+    """Checks ``token`` against the signing ``secret``, then each ``accepted`` verify-only
+    secret (a rotation in progress); only a bad signature moves on to the next secret."""
+    for candidate in (secret, *accepted):
+        try:
+            claims = _decode(token, audience, candidate, leeway_s)
+            break
+        except jwt.InvalidSignatureError:
+            continue
+    else:
+        raise Unauthorized("The internal token is invalid", code="invalid_internal_token")
     if claims["exp"] - claims["iat"] > 60:
         raise Unauthorized("The internal token lives longer than 60 s", code="invalid_internal_token")
     return Principal(
@@ -87,6 +84,27 @@ def verify_internal_token(token: str, audience: str, secret: str, *, leeway_s: i
         roles=tuple(claims.get("roles") or ()),
         claims=dict(claims.get("ctx") or {}),
     )
+
+
+def _decode(token: str, audience: str, secret: str, leeway_s: int) -> dict:
+    try:
+        return jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=ISSUER,
+            leeway=leeway_s,
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        )
+    except jwt.InvalidSignatureError:
+        raise
+    except jwt.InvalidAudienceError as exc:
+        raise Unauthorized("The internal token was issued for another service", code="invalid_internal_token") from exc
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The internal token has expired", code="invalid_internal_token") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The internal token is invalid", code="invalid_internal_token") from exc
 
 
 def bearer_token(request: Request) -> str | None:
@@ -104,7 +122,10 @@ async def _current_user(request: Request) -> Principal:
     if token is None:
         raise Unauthorized("This service requires the internal token minted by the gateway", code="missing_internal_token")
     settings = request.app.state.settings
-    principal = verify_internal_token(token, request.app.state.service_name, settings.internal_token_secret)
+    principal = verify_internal_token(
+        token, request.app.state.service_name, settings.internal_token_secret,
+        accepted=getattr(settings, "internal_token_accepted_secrets", ()),
+    )
     ctx = current_request()
     if ctx is not None:
         ctx.uid = principal.uid

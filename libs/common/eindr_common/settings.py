@@ -21,6 +21,9 @@ class CommonSettings(BaseSettings):
     database_url: str = DEV_DATABASE_URL
     redis_url: str = DEV_REDIS_URL
     internal_token_secret: str = DEV_INTERNAL_TOKEN_SECRET
+    # Verify-only secrets, for rotating the signing secret without a moment where one side
+    # refuses the other's tokens (docs/operations.md, "Rotating the internal token secret").
+    internal_token_accepted_secrets: list[str] = []
     internal_token_ttl_s: int = 60
     log_level: str = "INFO"
     sentry_dsn: str | None = None
@@ -40,6 +43,10 @@ class CommonSettings(BaseSettings):
             )
         if len(self.internal_token_secret) < 32:
             raise ValueError("EINDR_INTERNAL_TOKEN_SECRET must be at least 32 characters")
+        if any(len(s) < 32 for s in self.internal_token_accepted_secrets):
+            raise ValueError("every EINDR_INTERNAL_TOKEN_ACCEPTED_SECRETS entry must be at least 32 characters")
+        if self.env != "development" and DEV_INTERNAL_TOKEN_SECRET in self.internal_token_accepted_secrets:
+            raise ValueError(f"EINDR_INTERNAL_TOKEN_ACCEPTED_SECRETS holds the development default; remove it when EINDR_ENV={self.env}")
         return self
 
     @property

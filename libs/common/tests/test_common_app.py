@@ -146,6 +146,25 @@ def test_internal_token_lifetime_and_audience():
         verify_internal_token(old, "users", TEST_SECRET)
 
 
+def test_internal_token_secret_rotation_accepts_listed_secrets_only():
+    old_secret, new_secret, stranger = "o" * 40, "n" * 40, "s" * 40
+    signed_old = mint_internal_token(Principal(uid="a"), "users", old_secret)
+    signed_new = mint_internal_token(Principal(uid="a"), "users", new_secret)
+    # Phase 1 (verify new, still sign old) and phase 2 (sign new, still verify old).
+    assert verify_internal_token(signed_new, "users", old_secret, accepted=[new_secret]).uid == "a"
+    assert verify_internal_token(signed_old, "users", new_secret, accepted=[old_secret]).uid == "a"
+    with pytest.raises(Unauthorized):  # phase 3: the old secret is gone
+        verify_internal_token(signed_old, "users", new_secret)
+    with pytest.raises(Unauthorized):
+        verify_internal_token(mint_internal_token(Principal(uid="a"), "users", stranger), "users", new_secret, accepted=[old_secret])
+    # A right signature for the wrong service is refused for that, not retried.
+    with pytest.raises(Unauthorized) as refused:
+        verify_internal_token(signed_new, "notes", old_secret, accepted=[new_secret])
+    assert "another service" in refused.value.detail
+    with pytest.raises(ValueError):
+        CommonSettings(env="production", internal_token_secret=new_secret, internal_token_accepted_secrets=["short"])
+
+
 def test_settings_refuse_default_secret_outside_development():
     with pytest.raises(ValueError):
         CommonSettings(env="production")
