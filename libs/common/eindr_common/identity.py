@@ -8,8 +8,8 @@ audience is that service. ``CurrentUser`` is the one dependency that checks it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import jwt
