@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -115,9 +116,12 @@ class _Job:
 
 
 class MicroBatcher:
-    """Concurrent requests are encoded together: the first waiting request opens a window of
-    ``window_ms``; everything that arrives meanwhile (up to ``max_batch`` texts) shares one
-    forward pass. A bounded number of texts may wait; more is refused (503 + Retry-After)."""
+    """Continuous micro-batching. The forward pass runs in a worker thread, so the event loop
+    keeps accepting requests while it runs; the moment it finishes, everything that queued up
+    meanwhile (up to ``max_batch`` texts) goes into the next pass at once, with no window.
+    Only an idle encoder waits, at most ``window_ms`` (or until ``max_batch`` texts are
+    there), for company, so a burst arriving together is not split into a lone first text
+    and the rest. A bounded number of texts may wait; more is refused (503 + Retry-After)."""
 
     def __init__(
         self, embedder: Embedder, *, window_ms: float, max_batch: int, max_queue: int
@@ -126,8 +130,12 @@ class MicroBatcher:
         self.window_s = window_ms / 1000
         self.max_batch = max_batch
         self.max_queue = max_queue
-        self.pending: asyncio.Queue[_Job] = asyncio.Queue()
+        self.jobs: deque[_Job] = deque()
+        self.in_flight: list[_Job] = []
+        # Texts admitted and not yet in a forward pass.
         self.waiting_texts = 0
+        self._arrived = asyncio.Event()
+        self._batch_full = asyncio.Event()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode")
         self.task: asyncio.Task | None = None
 
@@ -143,6 +151,18 @@ class MicroBatcher:
                 await self.task
             except asyncio.CancelledError:
                 pass
+        # Nobody is left to answer these: fail them rather than leave their callers hanging.
+        for job in [*self.in_flight, *self.jobs]:
+            if not job.future.done():
+                job.future.set_exception(
+                    ServiceUnavailable(
+                        "The server is shutting down.", code="shutting_down"
+                    )
+                )
+        self.jobs.clear()
+        self.in_flight = []
+        self.waiting_texts = 0
+        QUEUE_DEPTH.set(0)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def embed(self, texts: list[str]) -> np.ndarray:
@@ -153,46 +173,65 @@ class MicroBatcher:
                 headers={"Retry-After": "1"},
             )
         future = asyncio.get_running_loop().create_future()
+        self.jobs.append(_Job(texts, future))
         self.waiting_texts += len(texts)
         QUEUE_DEPTH.set(self.waiting_texts)
-        await self.pending.put(_Job(texts, future))
+        self._arrived.set()
+        if self.waiting_texts >= self.max_batch:
+            self._batch_full.set()
         return await future
+
+    def _take_batch(self) -> list[_Job]:
+        """Everything queued, oldest first, up to ``max_batch`` texts (a single request larger
+        than that still goes, alone)."""
+        batch: list[_Job] = []
+        size = 0
+        while self.jobs:
+            job = self.jobs[0]
+            if job.future.done():
+                # Its caller is gone (disconnected, cancelled): don't spend a pass on it.
+                self.jobs.popleft()
+                self.waiting_texts -= len(job.texts)
+                continue
+            if batch and size + len(job.texts) > self.max_batch:
+                break
+            self.jobs.popleft()
+            batch.append(job)
+            size += len(job.texts)
+        self.waiting_texts -= size
+        QUEUE_DEPTH.set(self.waiting_texts)
+        if self.waiting_texts < self.max_batch:
+            self._batch_full.clear()
+        return batch
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        carry: _Job | None = None
         while True:
-            job = carry or await self.pending.get()
-            carry = None
-            batch = [job]
-            size = len(job.texts)
-            deadline = loop.time() + self.window_s
-            while size < self.max_batch:
-                timeout = deadline - loop.time()
-                if timeout <= 0:
-                    break
-                try:
-                    nxt = await asyncio.wait_for(self.pending.get(), timeout)
-                except TimeoutError:
-                    break
-                if size + len(nxt.texts) > self.max_batch:
-                    carry = nxt
-                    break
-                batch.append(nxt)
-                size += len(nxt.texts)
+            if not self.jobs:
+                self._arrived.clear()
+                await self._arrived.wait()
+                if self.window_s > 0 and self.waiting_texts < self.max_batch:
+                    try:
+                        await asyncio.wait_for(self._batch_full.wait(), self.window_s)
+                    except TimeoutError:
+                        pass
+            batch = self._take_batch()
+            if not batch:
+                continue
             texts = [t for j in batch for t in j.texts]
-            self.waiting_texts -= size
-            QUEUE_DEPTH.set(self.waiting_texts)
+            self.in_flight = batch
             started = time.perf_counter()
             try:
                 vectors = await loop.run_in_executor(
                     self.executor, self.embedder.encode, texts
                 )
             except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+                self.in_flight = []
                 for j in batch:
                     if not j.future.done():
                         j.future.set_exception(exc)
                 continue
+            self.in_flight = []
             INFERENCE_SECONDS.observe(time.perf_counter() - started)
             BATCH_SIZE.observe(len(texts))
             offset = 0

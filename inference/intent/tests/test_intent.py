@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures as cf
 import re
 
@@ -9,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 from eindr_intent.engine import load_examples
+from eindr_intent.schemas import EmbeddingsResponse
 
 # one xdist worker per component: its model server starts once
 pytestmark = pytest.mark.xdist_group("inference-intent")
@@ -168,6 +170,28 @@ def test_openai_client_float_and_base64(intent_server):
         encoding_format="float",
     )
     assert len(short.data[0].embedding) == 64
+
+
+def test_float_json_carries_the_float32_values_exactly(client):
+    """Floats are written as the shortest text of each float32 (as TEI does): read back and
+    cast to float32 they are bit-for-bit the vector the base64 encoding carries."""
+    body = {"input": ["hello there", "Ali owes me 20"], "model": "all-MiniLM-L6-v2"}
+    as_floats = client.post("/v1/embeddings", json=body).json()
+    as_b64 = client.post(
+        "/v1/embeddings", json={**body, "encoding_format": "base64"}
+    ).json()
+    for doc in (as_floats, as_b64):
+        EmbeddingsResponse.model_validate(doc)
+        assert [d["index"] for d in doc["data"]] == [0, 1]
+    for f, b in zip(as_floats["data"], as_b64["data"], strict=True):
+        decoded = np.frombuffer(base64.b64decode(b["embedding"]), dtype="<f4")
+        assert np.array_equal(np.array(f["embedding"], dtype=np.float32), decoded)
+    tei = client.post("/embed", json={"inputs": body["input"]}).json()
+    assert np.allclose(
+        np.array(tei, dtype=np.float32),
+        [d["embedding"] for d in as_floats["data"]],
+        atol=1e-6,
+    )
 
 
 def test_langchain_openai_embeddings(intent_server):
