@@ -158,7 +158,7 @@ async def create_note(request: Request, user: CurrentUser, pool: DbPool, redis: 
     return await idem.run(fingerprint, produce)
 
 
-@router.get("", response_model=NotePage, summary="The caller's notes, newest first")
+@router.get("", response_model=NotePage, summary="The caller's notes and the notes friends share with them, newest first")
 async def list_notes(
     request: Request,
     user: CurrentUser,
@@ -168,9 +168,11 @@ async def list_notes(
     created_from: Annotated[datetime | None, Query(alias="from", description="created at or after (RFC 3339)")] = None,
     created_to: Annotated[datetime | None, Query(alias="to", description="created before (RFC 3339)")] = None,
     status_filter: Annotated[Literal["pending", "transcribed", "failed", "ready"] | None, Query(alias="status")] = None,
+    scope: Annotated[Literal["all", "own", "shared"], Query(description="own: yours only; shared: friends' notes shared with you only")] = "all",
 ) -> Any:
     return await service.list_notes(
-        pool, request.app.state.storage, user, page, tag=tag, created_from=created_from, created_to=created_to, status=status_filter
+        pool, request.app.state.storage, request.app.state.friends, user, page,
+        tag=tag, created_from=created_from, created_to=created_to, status=status_filter, scope=scope,
     )
 
 
@@ -191,21 +193,24 @@ async def get_note(request: Request, note_id: NoteId, user: CurrentUser, pool: D
     return await service.get_note(pool, request.app.state.storage, request.app.state.friends, user, note_id)
 
 
-@router.patch("/{note_id}", response_model=Note, summary="Change title, text or tags (only the fields sent)")
+@router.patch("/{note_id}", response_model=Note, responses={403: _PROBLEM},
+              summary="Change title, text or tags (only the fields sent): yours, or a friend's shared with you for editing")
 async def patch_note(request: Request, note_id: NoteId, body: NotePatch, user: CurrentUser, pool: DbPool, redis: Redis) -> Any:
-    return await service.update_note(pool, redis, request.app.state.storage, user, note_id, body.model_dump(exclude_unset=True))
+    return await service.update_note(pool, redis, request.app.state.storage, request.app.state.friends, user, note_id,
+                                     body.model_dump(exclude_unset=True))
 
 
-@router.delete("/{note_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a note and its audio (idempotent)")
+@router.delete("/{note_id}", status_code=status.HTTP_204_NO_CONTENT, responses={403: _PROBLEM},
+               summary="Delete your note and its audio (idempotent; a friend's shared note: 403)")
 async def delete_note(request: Request, note_id: NoteId, user: CurrentUser, pool: DbPool, redis: Redis) -> Response:
-    await service.delete_note(pool, redis, request.app.state.storage, user, note_id)
+    await service.delete_note(pool, redis, request.app.state.storage, request.app.state.friends, user, note_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{note_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=Note, responses={409: _PROBLEM},
-             summary="Transcribe a failed note again")
+@router.post("/{note_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=Note, responses={403: _PROBLEM, 409: _PROBLEM},
+             summary="Transcribe a failed note of yours again")
 async def retry_note(request: Request, note_id: NoteId, user: CurrentUser, pool: DbPool, redis: Redis) -> Any:
-    return await service.retry_note(pool, redis, request.app.state.storage, user, note_id)
+    return await service.retry_note(pool, redis, request.app.state.storage, request.app.state.friends, user, note_id)
 
 
 @router.get("/{note_id}/audio", summary="The audio of a note, through a signed URL (no token: the signature is the authorization)",

@@ -1,11 +1,14 @@
-"""Calls to the inference servers, through their standard protocols: the OpenAI audio API
-(``POST /v1/audio/transcriptions``) and TEI (``POST /embed``), so a real speaches/TEI
-deployment can replace ours. They are not Eindr services: no internal token."""
+"""Outbound calls. The inference servers through their standard protocols: the OpenAI audio
+API (``POST /v1/audio/transcriptions``) and TEI (``POST /embed``), so a real speaches/TEI
+deployment can replace ours (they are not Eindr services: no internal token). The friends
+service through ``ServiceClient`` with the end user's identity."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -13,6 +16,8 @@ from eindr_common.errors import Problem
 from eindr_common.http_client import ServiceClient
 from eindr_common.identity import Principal
 from eindr_common.observability import current_request_id
+
+log = logging.getLogger("eindr.notes")
 
 EMBED_DIMS = 384
 EMBED_BATCH = 32
@@ -103,10 +108,33 @@ class EmbeddingClient:
         return (await self.embed([text]))[0]
 
 
+class SharedNote(NamedTuple):
+    """One grant from the friends service: ``owner_id`` shares note ``note_id`` with the
+    caller, ``access`` ``view`` or ``edit``. Notes honours it only while ``owner_id`` really
+    owns that note (a share of someone else's id grants nothing)."""
+
+    owner_id: str
+    note_id: str
+    access: str
+
+
+def _grant(item: dict[str, Any]) -> SharedNote | None:
+    """A shared-with-me item as a note grant; the id in canonical UUID form (friends stores
+    item ids as the sharer typed them, and notes compares them with its own ids)."""
+    if item.get("item_type") != "note" or item.get("access") not in ("view", "edit"):
+        return None
+    try:
+        return SharedNote(str(item["owner_id"]), str(uuid.UUID(str(item["item_id"]))), item["access"])
+    except (KeyError, ValueError):
+        return None
+
+
 class FriendsClient:
-    """Which notes friends share with the caller (``GET /internal/friends/{uid}/shared-with-me``,
-    with the caller's identity). Friends unavailable → no shared notes (logged), never an
-    error for the caller's own notes."""
+    """Which notes friends share with the caller and how (``GET
+    /internal/friends/{uid}/shared-with-me?item_type=note``, with the caller's identity).
+    Friends unavailable → no shared notes (logged), never an error for the caller's own
+    notes. Nothing is cached here (friends reads shares from its database on every call), so
+    a revocation, an access change, an unfriending or a block counts from the next request."""
 
     def __init__(self, client: ServiceClient, max_items: int) -> None:
         self.client = client
@@ -115,22 +143,18 @@ class FriendsClient:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def shared_notes(self, principal: Principal) -> list[tuple[str, str]]:
-        import logging
-
-        out: list[tuple[str, str]] = []
+    async def shared_notes(self, principal: Principal) -> list[SharedNote]:
+        out: list[SharedNote] = []
         cursor: str | None = None
         try:
             while len(out) < self.max_items:
                 params = {"item_type": "note", "limit": 200, **({"cursor": cursor} if cursor else {})}
                 r = await self.client.call("GET", f"/internal/friends/{principal.uid}/shared-with-me", principal, params=params)
                 body = r.json()
-                out += [(i["owner_id"], i["item_id"]) for i in body.get("items", []) if i.get("item_type") == "note"]
+                out += [g for g in map(_grant, body.get("items", [])) if g is not None]
                 cursor = body.get("next_cursor")
                 if not cursor:
                     break
         except Problem as exc:
-            logging.getLogger("eindr.notes").warning(
-                "shared notes unavailable; own notes only", extra={"fields": {"error": exc.code}}
-            )
+            log.warning("shared notes unavailable; own notes only", extra={"fields": {"error": exc.code}})
         return out[: self.max_items]

@@ -172,6 +172,26 @@ def signature_ok(secret: str, note_id: str, key: str, expires: int, signature: s
     return hmac.compare_digest(audio_signature(secret, note_id, key, expires), signature)
 
 
+# --- who may do what with a note -------------------------------------------------------
+#
+# A caller's access to a note is "owner" (theirs), or the access of a friend's share of it
+# ("edit" or "view", from the friends service). Sharing grants reading; "edit" adds changing
+# title, text and tags. Deleting, re-transcribing and sharing further stay the owner's.
+
+ACCESS_LEVELS = ("owner", "edit", "view")
+ACTIONS = ("read", "edit", "delete", "retry")
+_ALLOWED = {
+    "owner": frozenset(ACTIONS),
+    "edit": frozenset({"read", "edit"}),
+    "view": frozenset({"read"}),
+}
+
+
+def permits(access: str, action: str) -> bool:
+    """Whether ``access`` allows ``action`` (unknown access or action: no)."""
+    return action in _ALLOWED.get(access, frozenset())
+
+
 # --- search -----------------------------------------------------------------------------
 
 

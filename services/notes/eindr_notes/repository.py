@@ -1,11 +1,15 @@
-"""Every SQL statement of the notes service. Each query that serves a user takes that
-user's id and filters on it: this module is the service's one authorization enforcement
-point. The two exceptions are named as such (``*_unscoped``) and are used only by the
-worker (which acts on jobs it created) and the HMAC-signed audio route."""
+"""Every SQL statement of the notes service. Each query that serves a user filters on an
+owner's id: the caller's own, or the owner named by a friend's share that
+``service.authorize`` resolved (a share is honoured only as "this owner's note", so a share
+of someone else's id matches nothing). Lists and search take the caller's id plus the
+(owner, note) pairs shared with them. The exceptions are named as such (``*_unscoped``) and
+are used only by the worker (which acts on jobs it created) and the HMAC-signed audio
+route."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +46,20 @@ async def get_note(conn: asyncpg.Connection, user_id: str, note_id: uuid.UUID, *
     return await conn.fetchrow(f"SELECT {COLUMNS} FROM notes.notes WHERE id = $1 AND user_id = $2{lock}", note_id, user_id)
 
 
+async def owns(conn: asyncpg.Connection, user_id: str, note_id: uuid.UUID) -> bool:
+    """The note is the user's, now or as a tombstone (deleted by them)."""
+    return bool(await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM notes.notes WHERE id = $1 AND user_id = $2)
+               OR EXISTS (SELECT 1 FROM notes.tombstones WHERE note_id = $1 AND user_id = $2)""",
+        note_id, user_id,
+    ))
+
+
+async def owner_among(conn: asyncpg.Connection, note_id: uuid.UUID, owners: list[str]) -> str | None:
+    """Which of ``owners`` (those whose share of ``note_id`` the caller holds) owns it."""
+    return await conn.fetchval("SELECT user_id FROM notes.notes WHERE id = $1 AND user_id = ANY($2::text[])", note_id, owners)
+
+
 async def list_notes(
     conn: asyncpg.Connection,
     user_id: str,
@@ -52,26 +70,47 @@ async def list_notes(
     created_from: datetime | None,
     created_to: datetime | None,
     status: str | None,
+    own: bool = True,
+    shared: Sequence[tuple[str, str, str]] = (),
 ) -> list[asyncpg.Record]:
-    where = ["user_id = $1"]
+    """The caller's notes (``own``) and those of ``shared`` (owner, note id, access) that
+    their owners really own, newest first by the note's creation, keyset-paginated."""
+    owners, ids = _shared_args(shared)
     args: list[Any] = [user_id]
 
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
+    where = []
     if tag is not None:
-        where.append(f"tags @> ARRAY[{arg(tag)}]::text[]")
+        where.append(f"n.tags @> ARRAY[{arg(tag)}]::text[]")
     if created_from is not None:
-        where.append(f"created_at >= {arg(created_from)}")
+        where.append(f"n.created_at >= {arg(created_from)}")
     if created_to is not None:
-        where.append(f"created_at < {arg(created_to)}")
+        where.append(f"n.created_at < {arg(created_to)}")
     if status is not None:
-        where.append(f"status = {arg(status)}")
+        where.append(f"n.status = {arg(status)}")
     if after is not None:
-        where.append(f"(created_at, id) < ({arg(after[0])}, {arg(after[1])})")
-    sql = f"SELECT {COLUMNS} FROM notes.notes WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT {arg(limit)}"
-    return await conn.fetch(sql, *args)
+        where.append(f"(n.created_at, n.id) < ({arg(after[0])}, {arg(after[1])})")
+    cond = "".join(f" AND {w}" for w in where)
+    lim = arg(limit)
+    order = "ORDER BY created_at DESC, id DESC"
+    # One branch per source, each walking its own index in order and stopping at the page
+    # size (an OR of both would sort all of a big user's notes for every page).
+    branches = []
+    if own:
+        branches.append(f"(SELECT {COLUMNS} FROM notes.notes n WHERE n.user_id = $1{cond} {order} LIMIT {lim})")
+    if ids:
+        branches.append(
+            f"""(SELECT {COLUMNS} FROM notes.notes n
+                 JOIN unnest({arg(owners)}::text[], {arg(ids)}::uuid[]) AS s(owner_id, note_id)
+                   ON n.user_id = s.owner_id AND n.id = s.note_id
+                 WHERE n.user_id <> $1{cond} {order} LIMIT {lim})"""
+        )
+    if not branches:
+        return []
+    return await conn.fetch(f"SELECT * FROM ({' UNION ALL '.join(branches)}) v {order} LIMIT {lim}", *args)
 
 
 async def update_note(
@@ -102,10 +141,6 @@ async def delete_note(conn: asyncpg.Connection, user_id: str, note_id: uuid.UUID
     return row
 
 
-async def has_tombstone(conn: asyncpg.Connection, user_id: str, note_id: uuid.UUID) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM notes.tombstones WHERE note_id = $1 AND user_id = $2", note_id, user_id))
-
-
 async def mark_for_retry(conn: asyncpg.Connection, user_id: str, note_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"""UPDATE notes.notes SET status = 'pending', failure_reason = NULL, attempts = 0, updated_at = now()
@@ -114,26 +149,21 @@ async def mark_for_retry(conn: asyncpg.Connection, user_id: str, note_id: uuid.U
     )
 
 
-# The notes a caller may read: their own, plus (owner, id) pairs friends share with them
+# The notes a caller may read: their own, plus the (owner, id) pairs friends share with them
 # (from the friends service). Parameters $1 (uid), $2 (owners), $3 (ids).
 _VISIBLE = "(n.user_id = $1 OR (n.user_id, n.id) IN (SELECT * FROM unnest($2::text[], $3::uuid[])))"
 
 
-def _shared_args(shared: list[tuple[str, str]]) -> tuple[list[str], list[uuid.UUID]]:
-    owners, ids = [], []
-    for owner, note_id in shared:
+def _shared_args(shared: Sequence[tuple[str, str, str]]) -> tuple[list[str], list[uuid.UUID]]:
+    """(owner, note id, access) grants as two parallel arrays for ``unnest``; ids that are
+    not UUIDs (friends stores any item id) and repeated pairs are dropped."""
+    pairs: dict[tuple[str, uuid.UUID], None] = {}
+    for owner, note_id, *_ in shared:
         try:
-            ids.append(uuid.UUID(str(note_id)))
+            pairs[(owner, uuid.UUID(str(note_id)))] = None
         except ValueError:
             continue
-        owners.append(owner)
-    return owners, ids
-
-
-async def get_visible_note(conn: asyncpg.Connection, user_id: str, shared: list[tuple[str, str]], note_id: uuid.UUID) -> asyncpg.Record | None:
-    """A note the caller owns or a friend shares with them (read-only access)."""
-    owners, ids = _shared_args(shared)
-    return await conn.fetchrow(f"SELECT {COLUMNS} FROM notes.notes n WHERE n.id = $4 AND {_VISIBLE}", user_id, owners, ids, note_id)
+    return [o for o, _ in pairs], [i for _, i in pairs]
 
 
 async def search_candidates(
@@ -145,7 +175,7 @@ async def search_candidates(
     candidates: int,
     max_distance: float,
     ef_search: int,
-    shared: list[tuple[str, str]] | None = None,
+    shared: Sequence[tuple[str, str, str]] | None = None,
     exact_max: int = 20_000,
 ) -> tuple[list[str], list[str], dict[str, float]]:
     """The caller's best notes by meaning (cosine distance on the HNSW index) and by words
@@ -197,7 +227,9 @@ async def search_candidates(
     return semantic, fulltext, similarity
 
 
-async def get_many(conn: asyncpg.Connection, user_id: str, ids: list[uuid.UUID], shared: list[tuple[str, str]] | None = None) -> list[asyncpg.Record]:
+async def get_many(
+    conn: asyncpg.Connection, user_id: str, ids: list[uuid.UUID], shared: Sequence[tuple[str, str, str]] | None = None
+) -> list[asyncpg.Record]:
     owners, shared_ids = _shared_args(shared or [])
     return await conn.fetch(
         f"SELECT {COLUMNS} FROM notes.notes n WHERE n.id = ANY($4::uuid[]) AND {_VISIBLE}", user_id, owners, shared_ids, ids

@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["pending", "transcribed", "failed", "ready"]
+Access = Literal["owner", "edit", "view"]
 
 
 class NoteCreate(BaseModel):
@@ -51,7 +52,8 @@ class Note(BaseModel):
     language: str | None
     indexed: bool = Field(description="True once the note has its embedding (found by meaning)")
     audio: Audio | None
-    shared_by: str | None = Field(default=None, description="The friend who shares this note with you (read-only); null for your own")
+    shared_by: str | None = Field(default=None, description="The friend (owner) who shares this note with you; null for your own")
+    access: Access = Field(default="owner", description="owner: yours; edit: a friend's, you may change title/text/tags; view: a friend's, read-only")
     created_at: datetime
     updated_at: datetime
 

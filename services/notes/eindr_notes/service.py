@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,12 +15,12 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from eindr_common import audit, events
-from eindr_common.errors import BadRequest, Conflict, NotFound
+from eindr_common.errors import BadRequest, Conflict, Forbidden, NotFound
 from eindr_common.identity import Principal
 from eindr_common.pagination import PageParams, encode_cursor
 
 from . import domain, jobs, repository
-from .clients import EmbeddingClient, FriendsClient, InferenceRejected, InferenceUnavailable
+from .clients import EmbeddingClient, FriendsClient, InferenceRejected, InferenceUnavailable, SharedNote
 from .settings import NotesSettings
 from .storage import Storage
 
@@ -34,8 +35,9 @@ def _not_found(note_id: Any) -> NotFound:
     return NotFound(f"note {note_id} does not exist", code="note_not_found")
 
 
-def note_json(row: asyncpg.Record, storage: Storage | None, *, with_url: bool = True, viewer: str | None = None) -> dict[str, Any]:
-    """A note as the API returns it: text fields neutralised (domain.neutralise)."""
+def note_json(row: asyncpg.Record, storage: Storage | None, *, with_url: bool = True, access: str = "owner") -> dict[str, Any]:
+    """A note as the API returns it: text fields neutralised (domain.neutralise); a friend's
+    note carries its owner (``shared_by``) and the caller's ``access``."""
     audio = None
     if row["audio_key"]:
         fmt = row["audio_format"]
@@ -60,7 +62,8 @@ def note_json(row: asyncpg.Record, storage: Storage | None, *, with_url: bool = 
         "language": row["language"],
         "indexed": row["indexed"],
         "audio": audio,
-        "shared_by": row["user_id"] if viewer is not None and row["user_id"] != viewer else None,
+        "shared_by": row["user_id"] if access != "owner" else None,
+        "access": access,
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
@@ -154,19 +157,48 @@ async def create_note(
     return note_json(row, storage)
 
 
-async def get_note(pool: asyncpg.Pool, storage: Storage, friends: FriendsClient | None, principal: Principal, note_id: uuid.UUID) -> dict[str, Any]:
-    """The caller's own note, or one a friend shares with them (asked of the friends
-    service only when the caller does not own the id)."""
+@dataclass(frozen=True)
+class Access:
+    owner_id: str
+    level: str  # domain.ACCESS_LEVELS
+
+
+async def authorize(
+    pool: asyncpg.Pool, friends: FriendsClient | None, principal: Principal, note_id: uuid.UUID, action: str
+) -> Access:
+    """THE authorization decision for one note id, for every route that takes one.
+
+    The caller's own note (or their tombstone: deleting twice is fine) allows everything.
+    Otherwise the friends service is asked which notes are shared with the caller (the same
+    call lists and search make), and a share counts only if its owner really owns the note.
+    No share → 404 (never reveal that the id exists); a share that does not allow
+    ``action`` → 403."""
     async with pool.acquire() as conn:
-        row = await repository.get_note(conn, principal.uid, note_id)
-    if row is None and friends is not None:
-        shared = [(o, i) for o, i in await friends.shared_notes(principal) if i == str(note_id)]
-        if shared:
-            async with pool.acquire() as conn:
-                row = await repository.get_visible_note(conn, principal.uid, shared, note_id)
+        if await repository.owns(conn, principal.uid, note_id):
+            return Access(principal.uid, "owner")
+    grants = [g for g in await friends.shared_notes(principal) if g.note_id == str(note_id)] if friends is not None else []
+    owner = None
+    if grants:
+        async with pool.acquire() as conn:
+            owner = await repository.owner_among(conn, note_id, [g.owner_id for g in grants])
+    if owner is None:
+        raise _not_found(note_id)
+    level = next(g.access for g in grants if g.owner_id == owner)  # the newest grant (friends lists newest first)
+    if not domain.permits(level, action):
+        if action == "edit":
+            raise Forbidden(f"note {note_id} is shared with you read-only", code="note_read_only")
+        raise Forbidden(f"only the owner may {action} note {note_id}", code="note_owner_only")
+    return Access(owner, level)
+
+
+async def get_note(pool: asyncpg.Pool, storage: Storage, friends: FriendsClient | None, principal: Principal, note_id: uuid.UUID) -> dict[str, Any]:
+    """The caller's own note, or one a friend shares with them."""
+    access = await authorize(pool, friends, principal, note_id, "read")
+    async with pool.acquire() as conn:
+        row = await repository.get_note(conn, access.owner_id, note_id)
     if row is None:
         raise _not_found(note_id)
-    return note_json(row, storage, viewer=principal.uid)
+    return note_json(row, storage, access=access.level)
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
@@ -179,6 +211,7 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
 async def list_notes(
     pool: asyncpg.Pool,
     storage: Storage,
+    friends: FriendsClient | None,
     principal: Principal,
     page: PageParams,
     *,
@@ -186,7 +219,10 @@ async def list_notes(
     created_from: datetime | None,
     created_to: datetime | None,
     status: str | None,
+    scope: str = "all",
 ) -> dict[str, Any]:
+    """The caller's notes and (scope ``all``/``shared``) the notes friends share with them,
+    newest first; shared ones carry ``shared_by`` and the caller's ``access``."""
     after = None
     if page.after is not None:
         try:
@@ -199,20 +235,35 @@ async def list_notes(
         if errors:
             raise BadRequest("Invalid value for: tag", code="validation_error", errors=[{"field": "tag", "message": errors[0]["message"]}])
         tag = domain.normalize_tags([tag])[0] if tag.strip() else None
+    created_from, created_to = _aware(created_from, "from"), _aware(created_to, "to")
+    shared = await friends.shared_notes(principal) if friends is not None and scope != "own" else []
     async with pool.acquire() as conn:
         rows = await repository.list_notes(
             conn, principal.uid, limit=page.limit + 1, after=after, tag=tag,
-            created_from=_aware(created_from, "from"), created_to=_aware(created_to, "to"), status=status,
+            created_from=created_from, created_to=created_to, status=status,
+            own=scope != "shared", shared=shared,
         )
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     cursor = encode_cursor([rows[-1]["created_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
-    return {"items": [note_json(r, storage) for r in rows], "next_cursor": cursor}
+    return {"items": [note_json(r, storage, access=_access_of(r, principal, shared)) for r in rows], "next_cursor": cursor}
+
+
+def _access_of(row: asyncpg.Record, principal: Principal, shared: list[SharedNote]) -> str:
+    """The caller's access to a row that a list or search returned (the repository matched
+    a friend's row on its (owner, id) grant, so one exists; view is the least it can be)."""
+    if row["user_id"] == principal.uid:
+        return "owner"
+    # The newest grant wins, as in authorize (friends lists newest first).
+    return next((g.access for g in shared if (g.owner_id, g.note_id) == (row["user_id"], str(row["id"]))), "view")
 
 
 async def update_note(
-    pool: asyncpg.Pool, redis: aioredis.Redis, storage: Storage, principal: Principal, note_id: uuid.UUID, patch: dict[str, Any]
+    pool: asyncpg.Pool, redis: aioredis.Redis, storage: Storage, friends: FriendsClient | None, principal: Principal,
+    note_id: uuid.UUID, patch: dict[str, Any],
 ) -> dict[str, Any]:
+    """Title, text, tags: by the owner, or by a friend the note is shared with for editing
+    (the note stays the owner's: same id, the owner's embedding job, events under the owner)."""
     title, text, tags = _validated(patch.get("title"), patch.get("text"), patch.get("tags"))
     changes: dict[str, Any] = {}
     if "title" in patch:
@@ -224,33 +275,37 @@ async def update_note(
             raise BadRequest("tags cannot be null; send [] to clear", code="validation_error",
                              errors=[{"field": "tags", "message": "a list (may be empty)"}])
         changes["tags"] = tags
+    access = await authorize(pool, friends, principal, note_id, "edit")
+    owner = access.owner_id
     async with pool.acquire() as conn, conn.transaction():
-        row = await repository.get_note(conn, principal.uid, note_id, for_update=True)
+        row = await repository.get_note(conn, owner, note_id, for_update=True)
         if row is None:
             raise _not_found(note_id)
         if not changes:
-            return note_json(row, storage)
+            return note_json(row, storage, access=access.level)
         after_body = changes.get("body", row["body"])
         if row["audio_key"] is None and after_body is None and changes.get("title", row["title"]) is None:
             raise BadRequest("A text note cannot lose both its title and its text", code="empty_note",
                              errors=[{"field": "text", "message": "a note without audio needs text or a title"}])
         content_changed = any(changes.get(c, row[c]) != row[c] for c in ("title", "body", "tags"))
-        row = await repository.update_note(conn, principal.uid, note_id, changes, content_changed=content_changed)
+        row = await repository.update_note(conn, owner, note_id, changes, content_changed=content_changed)
     if content_changed:
-        await enqueue_quietly(redis, jobs.EMBED, str(note_id), principal.uid)
-        await publish_quietly(redis, "note.updated", {"uid": principal.uid, "note_id": str(note_id), "fields": sorted(patch)})
-        await _audit(redis, principal, "note.updated", note_id, fields=sorted(patch))
-    return note_json(row, storage)
+        await enqueue_quietly(redis, jobs.EMBED, str(note_id), owner)
+        await publish_quietly(redis, "note.updated", {"uid": owner, "note_id": str(note_id), "fields": sorted(patch), "by": principal.uid})
+        await _audit(redis, principal, "note.updated", note_id, subject=owner, fields=sorted(patch))
+    return note_json(row, storage, access=access.level)
 
 
-async def delete_note(pool: asyncpg.Pool, redis: aioredis.Redis, storage: Storage, principal: Principal, note_id: uuid.UUID) -> None:
-    """Idempotent for the owner: deleting a deleted note is fine; another user's id is a 404."""
+async def delete_note(
+    pool: asyncpg.Pool, redis: aioredis.Redis, storage: Storage, friends: FriendsClient | None, principal: Principal, note_id: uuid.UUID
+) -> None:
+    """Idempotent for the owner: deleting a deleted note is fine; a friend the note is shared
+    with gets a 403; anyone else's id is a 404."""
+    await authorize(pool, friends, principal, note_id, "delete")
     async with pool.acquire() as conn, conn.transaction():
         row = await repository.delete_note(conn, principal.uid, note_id)
-        if row is None:
-            if await repository.has_tombstone(conn, principal.uid, note_id):
-                return
-            raise _not_found(note_id)
+    if row is None:
+        return  # authorize found the caller's tombstone: deleted before
     if row["audio_key"]:
         # After the commit: a crash here leaves an orphan file, never a note without audio.
         try:
@@ -261,7 +316,10 @@ async def delete_note(pool: asyncpg.Pool, redis: aioredis.Redis, storage: Storag
     await _audit(redis, principal, "note.deleted", note_id)
 
 
-async def retry_note(pool: asyncpg.Pool, redis: aioredis.Redis, storage: Storage, principal: Principal, note_id: uuid.UUID) -> dict[str, Any]:
+async def retry_note(
+    pool: asyncpg.Pool, redis: aioredis.Redis, storage: Storage, friends: FriendsClient | None, principal: Principal, note_id: uuid.UUID
+) -> dict[str, Any]:
+    await authorize(pool, friends, principal, note_id, "retry")
     async with pool.acquire() as conn, conn.transaction():
         row = await repository.get_note(conn, principal.uid, note_id, for_update=True)
         if row is None:
@@ -310,7 +368,7 @@ async def search(
     SEARCHES.labels(mode).inc()
     items = [
         {
-            "note": note_json(rows[f.id], storage, viewer=principal.uid),
+            "note": note_json(rows[f.id], storage, access=_access_of(rows[f.id], principal, shared)),
             "score": f.score,
             "semantic_rank": f.semantic_rank,
             "fulltext_rank": f.fulltext_rank,

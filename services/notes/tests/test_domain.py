@@ -72,3 +72,9 @@ def test_storage_keys_never_carry_the_uid():
     key = domain.storage_key("../../etc/passwd", "abc", "wav")
     assert ".." not in key and "/" in key and key.endswith("/abc.wav")
     assert key.startswith(domain.storage_prefix("../../etc/passwd"))
+
+
+def test_access_levels_allow_exactly_their_actions():
+    allowed = {level: {a for a in domain.ACTIONS if domain.permits(level, a)} for level in domain.ACCESS_LEVELS}
+    assert allowed == {"owner": {"read", "edit", "delete", "retry"}, "edit": {"read", "edit"}, "view": {"read"}}
+    assert not domain.permits("admin", "read") and not domain.permits("owner", "share")
