@@ -50,12 +50,14 @@ async def google_callback(body: GoogleCallback, request: Request, user: CurrentU
 
 
 @router.get("/connections", response_model=ConnectionPage)
-async def list_connections(conn: DbConn, user: CurrentUser, page: Pagination):
+async def list_connections(conn: DbConn, user: CurrentUser, page: Pagination, request: Request):
+    await service.rediscover_soon(_deps(request), conn, user)
     return await service.list_connections(conn, user, page.limit, page.after)
 
 
 @router.get("/connections/{connection_id}", response_model=ConnectionOut)
-async def get_connection(connection_id: uuid.UUID, conn: DbConn, user: CurrentUser):
+async def get_connection(connection_id: uuid.UUID, conn: DbConn, user: CurrentUser, request: Request):
+    await service.rediscover_soon(_deps(request), conn, user)
     return await service.get_connection(conn, user, connection_id)
 
 

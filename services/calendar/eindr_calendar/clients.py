@@ -66,6 +66,16 @@ class RemindersClient:
             raise
         return r.json()
 
+    async def reopen(self, uid: str, reminder_id: uuid.UUID | str) -> dict[str, Any] | None:
+        self.requests += 1
+        try:
+            r = await self._client.call("POST", f"/v1/reminders/{reminder_id}/reopen", self._p(uid))
+        except UpstreamError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return r.json()
+
     async def delete(self, uid: str, reminder_id: uuid.UUID | str) -> None:
         self.requests += 1
         try:

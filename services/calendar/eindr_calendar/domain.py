@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,6 +48,11 @@ class EventData:
     completed: bool = False
     modified_at: datetime | None = None  # the source's own modification time
     cancelled: bool = False
+    # One edited occurrence of a series (iCalendar RECURRENCE-ID override, Google instance
+    # exception): the series' UID and the occurrence replaced, as ``recurrence_key`` text.
+    # ``uid`` is then the occurrence's own key (``override_uid``), unique in its calendar.
+    master_uid: str | None = None
+    recurrence_id: str | None = None
 
     def fingerprint(self) -> str:
         return fingerprint(self)
@@ -150,15 +155,29 @@ def reminder_to_event(reminder: dict[str, Any], *, uid: str | None = None) -> Ev
     return ev
 
 
+_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+def reminder_tz(zone: str | None) -> tzinfo:
+    """A reminder's ``timezone``: an IANA name, or for a fixed reminder its UTC offset
+    (``+01:00``)."""
+    if zone:
+        m = _OFFSET.match(zone.strip())
+        if m:
+            delta = timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+            return timezone(-delta if m.group(1) == "-" else delta)
+    return _zone(zone) or UTC
+
+
 def _naive(value: datetime, zone: str) -> datetime:
     if value.tzinfo is None:
         return value
-    return value.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    return value.astimezone(reminder_tz(zone)).replace(tzinfo=None)
 
 
 def _to_utc_naive(value: datetime, zone: str) -> datetime:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(zone))
+        value = value.replace(tzinfo=reminder_tz(zone))
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
@@ -245,6 +264,71 @@ def patch_body(ev: EventData) -> dict[str, Any]:
     return body
 
 
+# ---------------------------------------------------------------- edited occurrences of a series
+#
+# The rule: the series' reminder skips every occurrence the calendar overrides (its EXDATEs
+# gain the occurrence's original start), and each edited occurrence that is not cancelled
+# becomes a one-off reminder of its own (``source=calendar``), imported when it or its
+# series has an alarm (or import_mode=all), skipped when past. A cancelled occurrence is an
+# EXDATE only. Removing an override (the occurrence is back in the series) deletes its
+# reminder and drops the EXDATE again.
+
+def recurrence_key(value: datetime | date) -> str:
+    """Canonical text of an occurrence's original start: UTC ``YYYYMMDDTHHMMSSZ`` for an
+    instant, ``YYYYMMDDTHHMMSS`` for floating time, ``YYYYMMDD`` for a date."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.strftime("%Y%m%dT%H%M%S")
+        return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return value.strftime("%Y%m%d")
+
+
+def parse_recurrence_key(key: str) -> datetime | date:
+    if len(key) == 8:
+        return date(int(key[:4]), int(key[4:6]), int(key[6:8]))
+    at = datetime.strptime(key.rstrip("Z"), "%Y%m%dT%H%M%S")
+    return at.replace(tzinfo=UTC) if key.endswith("Z") else at
+
+
+def override_uid(master_uid: str, key: str) -> str:
+    return f"{master_uid}#{key}"
+
+
+def exdate_for(master: EventData, key: str) -> datetime:
+    """The EXDATE, in the series' own frame (see ``EventData.exdates``), that skips the
+    occurrence ``key`` of ``master``."""
+    value = parse_recurrence_key(key)
+    if not isinstance(value, datetime):
+        return datetime.combine(value, (master.local_start or datetime.min).time())
+    if master.start is not None:  # fixed instants: UTC wall clock
+        return (value.astimezone(UTC) if value.tzinfo else value).replace(tzinfo=None)
+    if value.tzinfo is None:
+        return value
+    zone = _zone(master.tzid)
+    return value.astimezone(zone).replace(tzinfo=None) if zone else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def skip_occurrences(master: EventData, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            x = exdate_for(master, key)
+        except ValueError:
+            continue
+        if x not in master.exdates:
+            master.exdates.append(x)
+    master.exdates.sort()
+
+
+def inherit_series(override: EventData, master: EventData | None) -> EventData:
+    """An override without alarms of its own rings like its series (calendar apps copy the
+    series' alarms into each edited occurrence; a bare override should not go silent)."""
+    if master is not None and not override.alarms and not override.has_alarm:
+        override.alarms = list(master.alarms)
+        override.has_alarm = master.has_alarm
+    override.reminder_id = None  # an occurrence is never "an event Eindr wrote": its series is
+    return override
+
+
 # ---------------------------------------------------------------- conflicts
 
 @dataclass(frozen=True)
@@ -270,6 +354,7 @@ def event_summary(ev: EventData) -> dict[str, Any]:
     """A JSON-able version of an event for the conflict log."""
     return {
         "uid": ev.uid,
+        "recurrence_id": ev.recurrence_id,
         "summary": ev.summary,
         "description": ev.description,
         "start": _iso(ev.start),

@@ -34,6 +34,7 @@ from .domain import (
     EventData,
     all_day_start,
     normalize_rrule,
+    recurrence_key,
 )
 from .settings import CalendarSettings
 
@@ -285,14 +286,34 @@ def _parse_rfc3339(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+def original_key(original_start: dict[str, Any]) -> str:
+    """``domain.recurrence_key`` of a Google ``originalStartTime``."""
+    if original_start.get("dateTime"):
+        at = _parse_rfc3339(original_start["dateTime"])
+        if at.tzinfo is None:
+            zone = original_start.get("timeZone")
+            from zoneinfo import ZoneInfo
+
+            at = at.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
+        return recurrence_key(at)
+    if original_start.get("date"):
+        return recurrence_key(date.fromisoformat(original_start["date"]))
+    raise ValueError("originalStartTime without date or dateTime")
+
+
 def parse_event(item: dict[str, Any]) -> EventData:
     ev = EventData(uid=str(item["id"]))
     ev.cancelled = item.get("status") == "cancelled"
+    if item.get("recurringEventId"):  # one occurrence of a series, edited or cancelled on its own
+        ev.master_uid = str(item["recurringEventId"])
+        ev.recurrence_id = original_key(item.get("originalStartTime") or {})
     if item.get("updated"):
         ev.modified_at = _parse_rfc3339(item["updated"])
     private = (item.get("extendedProperties") or {}).get("private") or {}
     ev.reminder_id = private.get(GOOGLE_PRIVATE_KEY) or None
     ev.completed = private.get(GOOGLE_STATUS_KEY) == "completed"
+    if ev.master_uid:
+        ev.reminder_id = None  # an occurrence carries its series' properties; Eindr wrote the series, not it
     if ev.cancelled:
         return ev
     ev.summary = item.get("summary") or ""
@@ -340,7 +361,11 @@ def _fmt_local(dt: datetime) -> str:
     return dt.strftime("%Y%m%dT%H%M%S")
 
 
-def event_body(ev: EventData, *, event_minutes: int = 15) -> dict[str, Any]:
+def event_body(ev: EventData, *, event_minutes: int = 15, instance: bool = False,
+               keep_exceptions: set[str] | None = None) -> dict[str, Any]:
+    """The event JSON for ``ev``. ``instance``: one occurrence of a series (it has no
+    recurrence of its own). ``keep_exceptions``: occurrence keys with an edited instance on
+    Google's side; no EXDATE is written for them (it would delete the edited instance)."""
     body: dict[str, Any] = {"summary": ev.summary, "description": ev.description or ""}
     if ev.start is not None:
         start = ev.start.astimezone(UTC)
@@ -352,11 +377,24 @@ def event_body(ev: EventData, *, event_minutes: int = 15) -> dict[str, Any]:
         body["start"] = {"dateTime": ev.local_start.isoformat(), "timeZone": zone}
         body["end"] = {"dateTime": (ev.local_start + timedelta(minutes=event_minutes)).isoformat(), "timeZone": zone}
         ex = [f"EXDATE;TZID={zone}:{_fmt_local(x)}" for x in ev.exdates]
-    body["recurrence"] = ([f"RRULE:{ev.rrule}"] if ev.rrule else []) + (ex if ev.rrule else [])
+    if keep_exceptions:
+        ex = [line for line, x in zip(ex, ev.exdates, strict=True) if _exdate_key(ev, x) not in keep_exceptions]
+    if not instance:
+        body["recurrence"] = ([f"RRULE:{ev.rrule}"] if ev.rrule else []) + (ex if ev.rrule else [])
     body["reminders"] = {"useDefault": False, "overrides": [{"method": "popup", "minutes": -a // 60} for a in ev.alarms]}
     private = {GOOGLE_PRIVATE_KEY: ev.reminder_id or "", GOOGLE_STATUS_KEY: "completed" if ev.completed else ""}
     body["extendedProperties"] = {"private": private}
     return body
+
+
+def _exdate_key(ev: EventData, x: datetime) -> str:
+    if ev.start is not None:
+        return recurrence_key(x.replace(tzinfo=UTC))
+    if ev.tzid:
+        from zoneinfo import ZoneInfo
+
+        return recurrence_key(x.replace(tzinfo=ZoneInfo(ev.tzid)))
+    return recurrence_key(x)
 
 
 def dumps(item: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 CONN_COLS = """id, user_id, provider, status, display_name, server_url, principal_url, username,
-    import_mode, poll_interval_s, next_sync_at, failures, last_error, last_sync_at, created_at, updated_at"""
+    import_mode, poll_interval_s, next_sync_at, failures, last_error, last_sync_at, calendars_checked_at, created_at, updated_at"""
 
 
 # ---------------------------------------------------------------- connections
@@ -64,10 +64,34 @@ async def delete_connection(conn: asyncpg.Connection, user_id: str, connection_i
 
 
 async def request_sync(conn: asyncpg.Connection, connection_id: uuid.UUID) -> None:
+    """Due now. Call it *after* the change it announces has committed (never inside that
+    transaction): a run compares ``requested_at`` with its own start to know whether it may
+    have missed the change, and ``now()`` is the start of the calling transaction."""
+    await request_syncs(conn, [connection_id])
+
+
+async def rediscover_soon(conn: asyncpg.Connection, user_id: str, older_than_s: float) -> list[uuid.UUID]:
+    """The user's active connections whose calendar list is older than ``older_than_s``:
+    forget when it was read (the next run reads it again) and make them due."""
+    rows = await conn.fetch(
+        """
+        UPDATE calendar.connections SET calendars_checked_at = NULL, next_sync_at = LEAST(next_sync_at, now()), requested_at = now()
+        WHERE user_id = $1 AND status = 'active'
+          AND (calendars_checked_at IS NULL OR calendars_checked_at < now() - make_interval(secs => $2))
+        RETURNING id
+        """,
+        user_id, older_than_s,
+    )
+    return [r["id"] for r in rows]
+
+
+async def request_syncs(conn: asyncpg.Connection, connection_ids: list[uuid.UUID]) -> None:
+    if not connection_ids:
+        return
     await conn.execute(
         "UPDATE calendar.connections SET next_sync_at = LEAST(next_sync_at, now()), requested_at = now() "
-        "WHERE id = $1 AND status = 'active'",
-        connection_id,
+        "WHERE id = ANY($1::uuid[]) AND status = 'active'",
+        list(connection_ids),
     )
 
 
@@ -90,12 +114,18 @@ async def claim_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> lis
 async def finish_lease(conn: asyncpg.Connection, connection_id: uuid.UUID, *, ok: bool, next_in_s: float,
                        error: str | None, run_started: datetime, status: str | None = None) -> None:
     """After a run: the next one is due after ``next_in_s`` (interval or backoff), or at
-    once when a webhook / reminder change asked for a sync while this one ran."""
+    once when a webhook / reminder change asked for a sync after this run started
+    (``run_started`` is the database's clock, like ``requested_at``), or when a successful
+    run leaves queued reminder changes it never attempted (queued after it read the queue,
+    or beyond its batch)."""
     await conn.execute(
         """
         UPDATE calendar.connections SET
             lease_until = NULL,
-            next_sync_at = CASE WHEN requested_at > $5 THEN now() ELSE now() + make_interval(secs => $2) END,
+            next_sync_at = CASE
+                WHEN requested_at > $5 THEN now()
+                WHEN $3 AND EXISTS (SELECT 1 FROM calendar.outbound o WHERE o.connection_id = $1 AND o.attempts = 0) THEN now()
+                ELSE now() + make_interval(secs => $2) END,
             failures = CASE WHEN $3 THEN 0 ELSE failures + 1 END,
             last_error = $4,
             last_sync_at = CASE WHEN $3 THEN now() ELSE last_sync_at END,
@@ -143,6 +173,10 @@ async def update_calendar(conn: asyncpg.Connection, calendar_id: uuid.UUID, **fi
     await conn.execute(f"UPDATE calendar.calendars SET {sets} WHERE id = $1", calendar_id, *fields.values())
 
 
+async def delete_calendar(conn: asyncpg.Connection, calendar_id: uuid.UUID) -> None:
+    await conn.execute("DELETE FROM calendar.calendars WHERE id = $1", calendar_id)
+
+
 async def clear_target(conn: asyncpg.Connection, connection_id: uuid.UUID) -> None:
     await conn.execute("UPDATE calendar.calendars SET is_target = false WHERE connection_id = $1 AND is_target", connection_id)
 
@@ -188,20 +222,36 @@ async def link_by_reminder(conn: asyncpg.Connection, connection_id: uuid.UUID, r
 async def upsert_link(conn: asyncpg.Connection, *, user_id: str, connection_id: uuid.UUID, calendar_id: uuid.UUID,
                       reminder_id: uuid.UUID, remote_uid: str, href: str | None, etag: str | None, origin: str,
                       event_hash: str, reminder_hash: str, remote_modified_at: datetime | None,
-                      reminder_modified_at: datetime | None) -> None:
+                      reminder_modified_at: datetime | None, master_uid: str | None = None,
+                      recurrence_id: str | None = None) -> None:
     await conn.execute(
         """
         INSERT INTO calendar.links (id, user_id, connection_id, calendar_id, reminder_id, remote_uid, href, etag, origin,
-                                    event_hash, reminder_hash, remote_modified_at, reminder_modified_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                    event_hash, reminder_hash, remote_modified_at, reminder_modified_at, master_uid, recurrence_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
         ON CONFLICT (connection_id, reminder_id) DO UPDATE SET
             calendar_id = EXCLUDED.calendar_id, remote_uid = EXCLUDED.remote_uid, href = EXCLUDED.href, etag = EXCLUDED.etag,
             event_hash = EXCLUDED.event_hash, reminder_hash = EXCLUDED.reminder_hash,
             remote_modified_at = EXCLUDED.remote_modified_at, reminder_modified_at = EXCLUDED.reminder_modified_at,
-            synced_at = now()
+            master_uid = EXCLUDED.master_uid, recurrence_id = EXCLUDED.recurrence_id, synced_at = now()
         """,
         uuid.uuid4(), user_id, connection_id, calendar_id, reminder_id, remote_uid, href, etag, origin,
-        event_hash, reminder_hash, remote_modified_at, reminder_modified_at,
+        event_hash, reminder_hash, remote_modified_at, reminder_modified_at, master_uid, recurrence_id,
+    )
+
+
+async def links_of_href(conn: asyncpg.Connection, calendar_id: uuid.UUID, href: str) -> list[asyncpg.Record]:
+    """Every link of one CalDAV object: its series and the occurrences overridden in it."""
+    return await conn.fetch("SELECT * FROM calendar.links WHERE calendar_id = $1 AND href = $2", calendar_id, href)
+
+
+async def override_links(conn: asyncpg.Connection, calendar_id: uuid.UUID, master_uid: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM calendar.links WHERE calendar_id = $1 AND master_uid = $2", calendar_id, master_uid)
+
+
+async def advance_href_etag(conn: asyncpg.Connection, calendar_id: uuid.UUID, href: str, before: str, after: str) -> None:
+    await conn.execute(
+        "UPDATE calendar.links SET etag = $4 WHERE calendar_id = $1 AND href = $2 AND etag = $3", calendar_id, href, before, after
     )
 
 
@@ -216,6 +266,36 @@ async def active_connections_of_user(conn: asyncpg.Connection, user_id: str) -> 
 async def connections_linked_to(conn: asyncpg.Connection, user_id: str, reminder_id: uuid.UUID) -> list[uuid.UUID]:
     rows = await conn.fetch("SELECT connection_id FROM calendar.links WHERE user_id = $1 AND reminder_id = $2", user_id, reminder_id)
     return [r["connection_id"] for r in rows]
+
+
+# ---------------------------------------------------------------- Google instance exceptions
+
+async def upsert_exception(conn: asyncpg.Connection, calendar_id: uuid.UUID, master_uid: str, instance_uid: str,
+                           original_start: dict[str, Any], cancelled: bool) -> None:
+    await conn.execute(
+        """
+        INSERT INTO calendar.instance_exceptions (calendar_id, master_uid, instance_uid, original_start, cancelled)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (calendar_id, instance_uid) DO UPDATE SET
+            master_uid = EXCLUDED.master_uid, original_start = EXCLUDED.original_start, cancelled = EXCLUDED.cancelled
+        """,
+        calendar_id, master_uid, instance_uid, original_start, cancelled,
+    )
+
+
+async def exceptions_of(conn: asyncpg.Connection, calendar_id: uuid.UUID, master_uids: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM calendar.instance_exceptions WHERE calendar_id = $1 AND master_uid = ANY($2::text[])", calendar_id, master_uids
+    )
+
+
+async def delete_exceptions(conn: asyncpg.Connection, calendar_id: uuid.UUID, master_uid: str) -> None:
+    await conn.execute("DELETE FROM calendar.instance_exceptions WHERE calendar_id = $1 AND master_uid = $2", calendar_id, master_uid)
+
+
+async def clear_exceptions(conn: asyncpg.Connection, calendar_id: uuid.UUID) -> None:
+    """A full resync lists every exception again."""
+    await conn.execute("DELETE FROM calendar.instance_exceptions WHERE calendar_id = $1", calendar_id)
 
 
 # ---------------------------------------------------------------- outbound queue
@@ -274,12 +354,14 @@ async def list_conflicts(conn: asyncpg.Connection, user_id: str, limit: int, aft
     return await conn.fetch(f"SELECT * FROM calendar.conflicts WHERE {where} ORDER BY created_at DESC, id DESC LIMIT $2", *args)
 
 
-async def start_run(conn: asyncpg.Connection, connection_id: uuid.UUID, user_id: str, trigger: str) -> uuid.UUID:
+async def start_run(conn: asyncpg.Connection, connection_id: uuid.UUID, user_id: str, trigger: str) -> tuple[uuid.UUID, datetime]:
+    """(run id, start time by the database's clock: the one ``requested_at`` is written with)."""
     run_id = uuid.uuid4()
-    await conn.execute(
-        "INSERT INTO calendar.runs (id, connection_id, user_id, trigger) VALUES ($1, $2, $3, $4)", run_id, connection_id, user_id, trigger
+    started = await conn.fetchval(
+        "INSERT INTO calendar.runs (id, connection_id, user_id, trigger) VALUES ($1, $2, $3, $4) RETURNING started_at",
+        run_id, connection_id, user_id, trigger,
     )
-    return run_id
+    return run_id, started
 
 
 async def finish_run(conn: asyncpg.Connection, run_id: uuid.UUID, *, status: str, changes_in: int, changes_out: int,

@@ -92,6 +92,8 @@ class ConnectionOut(BaseModel):
     last_sync_at: datetime | None
     last_error: str | None
     failures: int
+    calendars_checked_at: datetime | None = Field(
+        None, description="When the account's calendar list was last read (null: it is read again on the next run)")
     created_at: datetime
     updated_at: datetime
     calendars: list[CalendarOut] = []
@@ -126,6 +128,9 @@ class ConflictOut(BaseModel):
     connection_id: uuid.UUID | None
     reminder_id: uuid.UUID
     remote_uid: str
+    kind: Literal["edit", "delete_vs_edit"] = Field(
+        "edit", description='edit: both sides edited; delete_vs_edit: one side deleted, the other edited (the deleted side\'s '
+                            'version is {"deleted": true, ...}; the edit wins)')
     winner: Literal["eindr", "remote"]
     eindr_version: dict[str, Any]
     remote_version: dict[str, Any]

@@ -15,6 +15,7 @@ later modification (each source's own timestamp) wins and both versions are logg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -85,6 +86,7 @@ def connection_view(row: asyncpg.Record, calendars: list[asyncpg.Record] | None 
     out = {k: row[k] for k in ("id", "provider", "status", "display_name", "server_url", "username", "import_mode",
                                "poll_interval_s", "next_sync_at", "last_error", "last_sync_at", "created_at", "updated_at")}
     out["failures"] = row["failures"]
+    out["calendars_checked_at"] = row["calendars_checked_at"]
     if calendars is not None:
         out["calendars"] = [calendar_view(c) for c in calendars]
     return out
@@ -103,7 +105,7 @@ def run_view(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def conflict_view(row: asyncpg.Record) -> dict[str, Any]:
-    return {k: row[k] for k in ("id", "connection_id", "reminder_id", "remote_uid", "winner", "eindr_version", "remote_version",
+    return {k: row[k] for k in ("id", "connection_id", "reminder_id", "remote_uid", "kind", "winner", "eindr_version", "remote_version",
                                 "eindr_modified_at", "remote_modified_at", "created_at")}
 
 
@@ -135,6 +137,7 @@ async def connect_caldav(deps: Deps, principal: Principal, body: Any) -> dict[st
             "display_name": body.display_name or urlparse(body.server_url).hostname, "server_url": body.server_url,
             "principal_url": principal_url, "username": body.username, "secret_enc": deps.crypto.encrypt(body.password),
             "import_mode": body.import_mode, "poll_interval_s": body.poll_interval_s or deps.settings.calendar_poll_interval_s,
+            "calendars_checked_at": utcnow(),
         })
         cals = []
         for i, cal in enumerate(calendars):
@@ -185,7 +188,7 @@ async def google_callback(deps: Deps, principal: Principal, body: Any) -> dict[s
             "display_name": "Google Calendar", "username": primary["id"] if primary else None,
             "secret_enc": deps.crypto.encrypt(tokens.refresh_token), "access_token_enc": deps.crypto.encrypt(tokens.access_token),
             "access_expires_at": tokens.expires_at, "import_mode": body.import_mode,
-            "poll_interval_s": body.poll_interval_s or deps.settings.calendar_poll_interval_s,
+            "poll_interval_s": body.poll_interval_s or deps.settings.calendar_poll_interval_s, "calendars_checked_at": utcnow(),
         })
         for item in items:
             if item.get("accessRole") not in (None, "owner", "writer"):
@@ -197,6 +200,13 @@ async def google_callback(deps: Deps, principal: Principal, body: Any) -> dict[s
         cals = await repo.list_calendars(conn, connection_id)
     await wake(deps.redis)
     return connection_view(row, cals)
+
+
+async def rediscover_soon(deps: Deps, conn: asyncpg.Connection, principal: Principal) -> None:
+    """Someone is looking at the connections: calendar lists older than a few minutes are
+    read again by the worker's next run (seconds away), not inline in this request."""
+    if await repo.rediscover_soon(conn, principal.uid, deps.settings.calendar_rediscover_on_view_s):
+        await wake(deps.redis)
 
 
 async def list_connections(conn: asyncpg.Connection, principal: Principal, limit: int, after: list[Any] | None) -> dict[str, Any]:
@@ -259,8 +269,10 @@ async def patch_calendar(deps: Deps, principal: Principal, connection_id: uuid.U
         elif body.is_target is False:
             fields["is_target"] = False
         await repo.update_calendar(conn, calendar_id, **fields)
-        await repo.request_sync(conn, connection_id)
         cal = await repo.get_calendar(conn, principal.uid, connection_id, calendar_id)
+    async with deps.pool.acquire() as conn:  # after the commit: see repo.request_sync
+        await repo.request_sync(conn, connection_id)
+    await wake(deps.redis)
     return calendar_view(cal)
 
 
@@ -401,12 +413,12 @@ async def on_reminder_event(deps: Deps, event_type: str, payload: dict[str, Any]
     if event_type == "reminders.cancelled" and uid:
         # cancel-by-filter names no ids: re-check every reminder this user has linked (the
         # push re-reads each one; the cancelled ones lose their event)
-        async with deps.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch("SELECT DISTINCT connection_id, reminder_id FROM calendar.links WHERE user_id = $1", uid)
-            for row in rows:
-                await repo.enqueue_outbound(conn, row["connection_id"], uid, row["reminder_id"], "upsert")
-            for connection_id in {r["connection_id"] for r in rows}:
-                await repo.request_sync(conn, connection_id)
+        async with deps.pool.acquire() as conn:
+            async with conn.transaction():
+                rows = await conn.fetch("SELECT DISTINCT connection_id, reminder_id FROM calendar.links WHERE user_id = $1", uid)
+                for row in rows:
+                    await repo.enqueue_outbound(conn, row["connection_id"], uid, row["reminder_id"], "upsert")
+            await repo.request_syncs(conn, list({r["connection_id"] for r in rows}))
         if rows:
             await wake(deps.redis)
         return
@@ -424,14 +436,17 @@ async def on_reminder_event(deps: Deps, event_type: str, payload: dict[str, Any]
         return
     op = "delete" if event_type == "reminder.deleted" else "upsert"
     source = payload.get("source") or (reminder or {}).get("source")
-    async with deps.pool.acquire() as conn, conn.transaction():
-        linked = set(await repo.connections_linked_to(conn, uid, reminder_id))
-        targets = set()
-        if source != "calendar":
-            targets = {r["id"] for r in await repo.active_connections_of_user(conn, uid)}
-        for connection_id in linked | targets:
-            await repo.enqueue_outbound(conn, connection_id, uid, reminder_id, op)
-            await repo.request_sync(conn, connection_id)
+    async with deps.pool.acquire() as conn:
+        async with conn.transaction():
+            linked = set(await repo.connections_linked_to(conn, uid, reminder_id))
+            targets = set()
+            if source != "calendar":
+                targets = {r["id"] for r in await repo.active_connections_of_user(conn, uid)}
+            for connection_id in linked | targets:
+                await repo.enqueue_outbound(conn, connection_id, uid, reminder_id, op)
+        # Only once the queue rows are committed: a run that started before this request
+        # cannot have missed them unless it is told to run again (repo.request_sync).
+        await repo.request_syncs(conn, list(linked | targets))
     if linked or targets:
         await wake(deps.redis)
 
@@ -460,6 +475,9 @@ class RemoteItem:
     etag: str | None
     ev: domain.EventData | None
     error: str | None = None
+    # compare by content even when the ETag is the one last synced: a Google series whose
+    # occurrences changed keeps its own ETag, but its reminder's EXDATEs change
+    recheck: bool = False
 
 
 @dataclass
@@ -473,30 +491,50 @@ class RunState:
         self.errors.append({"where": where, "message": message[:500], **extra})
 
 
+@dataclass
+class DiscoveredCalendar:
+    remote_id: str
+    name: str | None
+    timezone: str | None = None
+    primary: bool = False
+
+
 class Remote:
     """Provider-neutral view of one connection's server for one run (calls run in threads)."""
 
     requests: int = 0
 
+    async def discover(self) -> list[DiscoveredCalendar]:
+        """The account's calendars Eindr can write to, as the server lists them now."""
+        raise NotImplementedError
+
     async def pull(self, cal: asyncpg.Record, links: dict[str, asyncpg.Record], state: RunState) -> tuple[list[RemoteItem], list[asyncpg.Record], dict[str, Any]]:
         raise NotImplementedError
 
     async def write(self, cal: asyncpg.Record, ev: domain.EventData, link: asyncpg.Record | None) -> tuple[str, str | None, str | None, datetime | None]:
+        """Create (no link) or update the linked event, conditional on the link's ETag:
+        ``PreconditionFailed`` when the event changed or went away since the last sync."""
         raise NotImplementedError
 
     async def read(self, cal: asyncpg.Record, link: asyncpg.Record) -> tuple[str | None, domain.EventData | None]:
+        """(etag, event) as the server has it now; event None when it is deleted."""
         raise NotImplementedError
 
     async def remove(self, cal: asyncpg.Record, link: asyncpg.Record) -> None:
+        """Delete the linked event (one occurrence: just that occurrence), conditional on the
+        link's ETag: ``PreconditionFailed`` when it changed since the last sync."""
         raise NotImplementedError
 
     def close(self) -> None:
         pass
 
 
+PRECONDITION = (cd.PreconditionFailed, g.PreconditionFailed)
+
+
 class CalDAVRemote(Remote):
     def __init__(self, deps: Deps, row: asyncpg.Record) -> None:
-        self.s = deps.settings
+        self.deps, self.s = deps, deps.settings
         self.account = cd.CalDAVAccount(row["server_url"], row["username"], deps.crypto.decrypt(row["secret_enc"]),
                                         timeout_s=self.s.calendar_http_timeout_s)
 
@@ -506,6 +544,10 @@ class CalDAVRemote(Remote):
 
     def close(self) -> None:
         self.account.close()
+
+    async def discover(self):
+        _, calendars = await asyncio.to_thread(self.account.discover)
+        return [DiscoveredCalendar(remote_id=c.url, name=c.name) for c in calendars]
 
     async def pull(self, cal, links, state):
         url = cal["remote_id"]
@@ -521,14 +563,21 @@ class CalDAVRemote(Remote):
             token, changed, removed = await asyncio.to_thread(self.account.changes, url, None)
         if cal["sync_token"] is None:
             full = True
-        by_href = {lk["href"]: lk for lk in links.values() if lk["href"]}
-        deleted = [by_href[h] for h in removed if h in by_href]
+        # one object holds a series and its edited occurrences: several links per href
+        by_href: dict[str, list[asyncpg.Record]] = {}
+        for lk in links.values():
+            if lk["href"]:
+                by_href.setdefault(lk["href"], []).append(lk)
+        deleted = [lk for h in removed for lk in by_href.get(h, [])]
         if full:
             present = {c.href for c in changed}
-            deleted += [lk for h, lk in by_href.items() if h not in present]
-            changed = [c for c in changed if not (c.href in by_href and c.etag and by_href[c.href]["etag"] == c.etag)]
-        else:
-            changed = [c for c in changed if not (c.href in by_href and c.etag and by_href[c.href]["etag"] == c.etag)]
+            deleted += [lk for h, lks in by_href.items() if h not in present for lk in lks]
+
+        def synced(c: cd.Change) -> bool:
+            lks = by_href.get(c.href)
+            return bool(lks and c.etag and all(lk["etag"] == c.etag for lk in lks))
+
+        changed = [c for c in changed if not synced(c)]
         items: list[RemoteItem] = []
         batch = max(1, self.s.calendar_caldav_batch)
         hrefs = [c.href for c in changed]
@@ -537,35 +586,87 @@ class CalDAVRemote(Remote):
                 if f.data is None:
                     continue
                 try:
-                    ev = ical.parse_calendar(f.data)[0]
+                    obj = ical.parse_object(f.data)
                 except ical.MalformedEvent as exc:
                     items.append(RemoteItem(None, f.href, f.etag, None, error=str(exc)))
                     continue
                 except Exception as exc:  # noqa: BLE001 (any parser failure skips only this item)
                     items.append(RemoteItem(None, f.href, f.etag, None, error=f"unreadable iCalendar ({type(exc).__name__})"))
                     continue
-                items.append(RemoteItem(ev.uid, f.href, f.etag, ev))
+                if obj.master is not None:
+                    items.append(RemoteItem(obj.master.uid, f.href, f.etag, obj.master))
+                live = {o.uid for o in obj.overrides if not o.cancelled}
+                items += [RemoteItem(o.uid, f.href, f.etag, o) for o in obj.overrides if not o.cancelled]
+                # an occurrence no longer edited on its own (back in the series) or cancelled
+                deleted += [lk for lk in by_href.get(f.href, []) if lk["master_uid"] and lk["remote_uid"] not in live]
         return items, deleted, {"sync_token": token, "ctag": ctag}
 
+    async def _advance(self, cal, href: str, before: str | None, after: str | None) -> None:
+        """Our own write changed the object's ETag: the other links of that object (the
+        series and its occurrences) that were current are current still."""
+        if before and after:
+            async with self.deps.pool.acquire() as conn:
+                await repo.advance_href_etag(conn, cal["id"], href, before, after)
+
+    async def _current(self, link) -> tuple[str, str | None, str]:
+        """(url, etag, text) of the linked object, checked against the link's ETag."""
+        url = self.account.href_url(link["href"])
+        etag, text = await asyncio.to_thread(self.account.get, url)
+        if text is None:
+            raise cd.PreconditionFailed("the event was deleted on the server")
+        if link["etag"] and etag and etag != link["etag"]:
+            raise cd.PreconditionFailed("the event changed on the server")
+        return url, etag or link["etag"], text
+
     async def write(self, cal, ev, link):
-        ics = ical.build_calendar(ev, event_minutes=self.s.calendar_event_minutes)
         if link is not None and link["href"]:
-            url = self.account.href_url(link["href"])
-            etag = await asyncio.to_thread(lambda: self.account.put(url, ics, etag=link["etag"]))
-        else:
-            url = self.account.object_url(cal["remote_id"], ev.uid)
-            etag = await asyncio.to_thread(lambda: self.account.put(url, ics, create=True))
+            # Merge into the object as the server has it: only what Eindr syncs changes; the
+            # occurrences edited in the calendar and every other property stay.
+            url, etag_before, text = await self._current(link)
+            try:
+                ics = ical.merge_event(text, ev, master_uid=link["master_uid"] or link["remote_uid"],
+                                       recurrence_id=link["recurrence_id"], event_minutes=self.s.calendar_event_minutes)
+            except ical.MalformedEvent:
+                if link["recurrence_id"]:
+                    raise
+                ics = ical.build_calendar(ev, event_minutes=self.s.calendar_event_minutes)
+            etag = await asyncio.to_thread(lambda: self.account.put(url, ics, etag=etag_before))
+            href = unquote(urlparse(url).path)
+            await self._advance(cal, link["href"], etag_before, etag)
+            return link["remote_uid"], href, etag, ev.modified_at
+        ics = ical.build_calendar(ev, event_minutes=self.s.calendar_event_minutes)
+        url = self.account.object_url(cal["remote_id"], ev.uid)
+        etag = await asyncio.to_thread(lambda: self.account.put(url, ics, create=True))
         return ev.uid, unquote(urlparse(url).path), etag, ev.modified_at
 
     async def read(self, cal, link):
         etag, text = await asyncio.to_thread(self.account.get, self.account.href_url(link["href"]))
         if text is None:
             return None, None
-        return etag, ical.parse_calendar(text)[0]
+        found = ical.parse_object(text).find(link["remote_uid"])
+        if found is None or found.cancelled:
+            return etag, None
+        return etag, found
 
     async def remove(self, cal, link):
-        if link["href"]:
-            await asyncio.to_thread(self.account.delete, self.account.href_url(link["href"]))
+        if not link["href"]:
+            return
+        if link["recurrence_id"]:
+            try:
+                url, etag_before, text = await self._current(link)
+            except cd.PreconditionFailed:
+                etag, _ = await asyncio.to_thread(self.account.get, self.account.href_url(link["href"]))
+                if etag is None:
+                    return  # the whole object is gone already
+                raise
+            rest = ical.drop_occurrence(text, master_uid=link["master_uid"], recurrence_id=link["recurrence_id"])
+            if rest is None:
+                await asyncio.to_thread(lambda: self.account.delete(url, etag=etag_before))
+                return
+            etag = await asyncio.to_thread(lambda: self.account.put(url, rest, etag=etag_before))
+            await self._advance(cal, link["href"], etag_before, etag)
+            return
+        await asyncio.to_thread(lambda: self.account.delete(self.account.href_url(link["href"]), etag=link["etag"]))
 
 
 def _google_api(deps: Deps, row: asyncpg.Record) -> g.GoogleCalendar:
@@ -573,14 +674,40 @@ def _google_api(deps: Deps, row: asyncpg.Record) -> g.GoogleCalendar:
                             refresh_token=deps.crypto.decrypt(row["secret_enc"]), expires_at=row["access_expires_at"])
 
 
+def _writable(item: dict[str, Any]) -> bool:
+    return item.get("accessRole") in (None, "owner", "writer")
+
+
 class GoogleRemote(Remote):
     def __init__(self, deps: Deps, row: asyncpg.Record) -> None:
-        self.s = deps.settings
+        self.deps, self.s = deps, deps.settings
         self.api = _google_api(deps, row)
 
     @property
     def requests(self) -> int:  # type: ignore[override]
         return self.api.requests
+
+    async def discover(self):
+        items = await asyncio.to_thread(self.api.calendars)
+        return [DiscoveredCalendar(remote_id=i["id"], name=i.get("summaryOverride") or i.get("summary"), timezone=i.get("timeZone"),
+                                   primary=bool(i.get("primary"))) for i in items if _writable(i)]
+
+    async def _skip_exceptions(self, cal, series: list[domain.EventData]) -> None:
+        """Each series skips its occurrences that Google lists as exceptions (moved or
+        cancelled instances): Google never writes them as EXDATEs of the series."""
+        series = [ev for ev in series if ev.rrule]
+        if not series:
+            return
+        async with self.deps.pool.acquire() as conn:
+            rows = await repo.exceptions_of(conn, cal["id"], [ev.uid for ev in series])
+        keys: dict[str, list[str]] = {}
+        for r in rows:
+            try:
+                keys.setdefault(r["master_uid"], []).append(g.original_key(r["original_start"]))
+            except ValueError:
+                continue
+        for ev in series:
+            domain.skip_occurrences(ev, keys.get(ev.uid, []))
 
     async def pull(self, cal, links, state):
         full = cal["sync_token"] is None
@@ -593,33 +720,80 @@ class GoogleRemote(Remote):
         items: list[RemoteItem] = []
         deleted: list[asyncpg.Record] = []
         seen: set[str] = set()
-        for item in raw:
-            uid = str(item.get("id"))
-            try:
-                ev = g.parse_event(item)
-            except (ValueError, KeyError, TypeError) as exc:
-                items.append(RemoteItem(uid, None, item.get("etag"), None, error=f"unreadable event ({type(exc).__name__})"))
+        touched: set[str] = set()  # series with an occurrence changed in this page
+        async with self.deps.pool.acquire() as conn:
+            if full:
+                await repo.clear_exceptions(conn, cal["id"])
+            for item in raw:
+                uid = str(item.get("id"))
+                try:
+                    ev = g.parse_event(item)
+                except (ValueError, KeyError, TypeError) as exc:
+                    items.append(RemoteItem(uid, None, item.get("etag"), None, error=f"unreadable event ({type(exc).__name__})"))
+                    seen.add(uid)
+                    continue
+                if ev.master_uid:
+                    touched.add(ev.master_uid)
+                    await repo.upsert_exception(conn, cal["id"], ev.master_uid, uid, item.get("originalStartTime") or {}, ev.cancelled)
+                if ev.cancelled:
+                    if uid in links:
+                        deleted.append(links[uid])
+                    if not ev.master_uid:  # the whole series is gone, its edited occurrences with it
+                        deleted += [lk for lk in links.values() if lk["master_uid"] == uid and lk not in deleted]
+                        await repo.delete_exceptions(conn, cal["id"], uid)
+                    continue
                 seen.add(uid)
+                link = links.get(uid)
+                if link is not None and item.get("etag") and link["etag"] == item.get("etag") and uid not in touched:
+                    continue
+                items.append(RemoteItem(uid, None, item.get("etag"), ev))
+        gone = {lk["remote_uid"] for lk in deleted}
+        in_page = {it.uid for it in items if it.ev is not None and not it.ev.master_uid}
+        for master in sorted(touched - in_page - gone):
+            # an occurrence changed but its series did not: read the series again, its
+            # reminder skips one more (or one fewer) occurrence
+            if master not in links:
                 continue
-            if ev.cancelled:
-                if uid in links:
-                    deleted.append(links[uid])
+            got = await asyncio.to_thread(self.api.get_event, cal["remote_id"], master)
+            if got is None or got.get("status") == "cancelled":
                 continue
-            seen.add(uid)
-            link = links.get(uid)
-            if link is not None and item.get("etag") and link["etag"] == item.get("etag"):
-                continue
-            items.append(RemoteItem(uid, None, item.get("etag"), ev))
+            try:
+                items.append(RemoteItem(master, None, got.get("etag"), g.parse_event(got), recheck=True))
+            except (ValueError, KeyError, TypeError) as exc:
+                items.append(RemoteItem(master, None, got.get("etag"), None, error=f"unreadable event ({type(exc).__name__})"))
+        for it in items:  # a series in this page whose ETag did not move still needs a look
+            if it.ev is not None and it.uid in touched:
+                it.recheck = True
+        await self._skip_exceptions(cal, [it.ev for it in items if it.ev is not None and not it.ev.master_uid])
         if full:
             deleted += [lk for uid, lk in links.items() if uid not in seen and lk not in deleted]
         return items, deleted, {"sync_token": token}
 
+    async def _kept_exceptions(self, cal, master_uid: str) -> set[str]:
+        async with self.deps.pool.acquire() as conn:
+            rows = await repo.exceptions_of(conn, cal["id"], [master_uid])
+        out = set()
+        for r in rows:
+            if not r["cancelled"]:
+                with contextlib.suppress(ValueError):
+                    out.add(g.original_key(r["original_start"]))
+        return out
+
     async def write(self, cal, ev, link):
-        body = g.event_body(ev, event_minutes=self.s.calendar_event_minutes)
-        if link is not None:
-            item = await asyncio.to_thread(lambda: self.api.patch_event(cal["remote_id"], link["remote_uid"], body, etag=link["etag"]))
-        else:
-            item = await asyncio.to_thread(self.api.insert_event, cal["remote_id"], body)
+        instance = bool(link is not None and link["master_uid"])
+        keep = await self._kept_exceptions(cal, link["remote_uid"]) if link is not None and not instance and ev.rrule else set()
+        body = g.event_body(ev, event_minutes=self.s.calendar_event_minutes, instance=instance, keep_exceptions=keep)
+        try:
+            if link is not None:
+                item = await asyncio.to_thread(lambda: self.api.patch_event(cal["remote_id"], link["remote_uid"], body, etag=link["etag"]))
+            else:
+                item = await asyncio.to_thread(self.api.insert_event, cal["remote_id"], body)
+        except g.NotFound as exc:
+            if link is None:
+                raise
+            raise g.PreconditionFailed("the event was deleted") from exc
+        if link is not None and item.get("status") == "cancelled":
+            raise g.PreconditionFailed("the event was deleted")
         modified = datetime.fromisoformat(item["updated"]) if item.get("updated") else None
         return str(item["id"]), None, item.get("etag"), modified
 
@@ -627,10 +801,20 @@ class GoogleRemote(Remote):
         item = await asyncio.to_thread(self.api.get_event, cal["remote_id"], link["remote_uid"])
         if item is None or item.get("status") == "cancelled":
             return None, None
-        return item.get("etag"), g.parse_event(item)
+        ev = g.parse_event(item)
+        if not ev.master_uid:
+            await self._skip_exceptions(cal, [ev])
+        return item.get("etag"), ev
 
     async def remove(self, cal, link):
-        await asyncio.to_thread(self.api.delete_event, cal["remote_id"], link["remote_uid"])
+        # Read first: the ETag check is ours, so it holds whether or not the server honours
+        # If-Match on DELETE. Deleting one instance cancels just that occurrence.
+        item = await asyncio.to_thread(self.api.get_event, cal["remote_id"], link["remote_uid"])
+        if item is None or item.get("status") == "cancelled":
+            return
+        if link["etag"] and item.get("etag") != link["etag"]:
+            raise g.PreconditionFailed("the event changed")
+        await asyncio.to_thread(lambda: self.api.delete_event(cal["remote_id"], link["remote_uid"], etag=item.get("etag")))
 
     async def ensure_channels(self, deps: Deps, cals: list[asyncpg.Record]) -> None:
         s = self.s
@@ -713,8 +897,7 @@ async def run_sync(deps: Deps, connection_id: uuid.UUID, *, trigger: str, wait: 
                 if row is not None:
                     await repo.update_connection(conn, connection_id, lease_until=None)
                 return None
-            run_id = await repo.start_run(conn, connection_id, row["user_id"], trigger)
-        started = utcnow()
+            run_id, started = await repo.start_run(conn, connection_id, row["user_id"], trigger)
         t0 = time.monotonic()
         state = RunState()
         remote: Remote | None = None
@@ -760,6 +943,9 @@ async def run_sync(deps: Deps, connection_id: uuid.UUID, *, trigger: str, wait: 
                                         errors=state.errors)
             await repo.finish_lease(conn, connection_id, ok=ok, next_in_s=next_in, error=error_text, run_started=started,
                                     status=status)
+        log.info("sync run finished", extra={"fields": {
+            "connection": str(connection_id), "trigger": trigger, "status": run_status, "changes_in": state.changes_in,
+            "changes_out": state.changes_out, "seconds": round(time.monotonic() - t0, 3), "error": error_text}})
         RUNS.labels(row["provider"], run_status).inc()
         RUN_SECONDS.labels(row["provider"]).observe(time.monotonic() - t0)
         CHANGES.labels(row["provider"], "in").inc(state.changes_in)
@@ -770,7 +956,9 @@ async def run_sync(deps: Deps, connection_id: uuid.UUID, *, trigger: str, wait: 
 
 
 async def _sync_body(deps: Deps, row: asyncpg.Record, remote: Remote, state: RunState) -> None:
-    connection_id, uid = row["id"], row["user_id"]
+    connection_id = row["id"]
+    if _discovery_due(deps, row):
+        await _rediscover(deps, row, remote, state)
     async with deps.pool.acquire() as conn:
         cals = await repo.list_calendars(conn, connection_id)
     if isinstance(remote, GoogleRemote):
@@ -796,17 +984,65 @@ async def _sync_body(deps: Deps, row: asyncpg.Record, remote: Remote, state: Run
                 except UpstreamError as exc:
                     state.error("event", f"reminders refused it: {exc.detail}", uid=item.uid, href=item.href)
 
-        async def delete(link: asyncpg.Record, gate: asyncio.Semaphore = gate) -> None:
+        async def delete(link: asyncpg.Record, cal: asyncpg.Record = cal, gate: asyncio.Semaphore = gate) -> None:
             async with gate:
-                await _apply_remote_delete(deps, uid, link, state)
+                await _apply_remote_delete(deps, row, remote, cal, link, state)
 
         await asyncio.gather(*(apply(i) for i in items))
         await _bulk_import(deps, row, cal, imports, state, gate)
-        await asyncio.gather(*(delete(lk) for lk in deleted))
+        unique = {lk["id"]: lk for lk in deleted}
+        await asyncio.gather(*(delete(lk) for lk in unique.values()))
         if new_state:
             async with deps.pool.acquire() as conn:
                 await repo.update_calendar(conn, cal["id"], **new_state)
 
+
+# ---------------------------------------------------------------- calendars added / removed on the account
+
+def _discovery_due(deps: Deps, row: asyncpg.Record) -> bool:
+    checked = row["calendars_checked_at"]
+    return checked is None or utcnow() - checked >= timedelta(seconds=deps.settings.calendar_rediscover_s)
+
+
+async def _rediscover(deps: Deps, row: asyncpg.Record, remote: Remote, state: RunState) -> None:
+    """Calendars created on the account since connecting join the connection (synced, like
+    the ones found at connect time); calendars deleted there leave it with their links (the
+    reminders made from them stay, as on disconnect). A failed lookup changes nothing."""
+    try:
+        found = await remote.discover()
+    except (cd.CalDAVAuthError, g.GrantRevoked):
+        raise
+    except (cd.CalDAVError, g.GoogleError, OSError) as exc:
+        state.error("discovery", f"{type(exc).__name__}: {str(exc)[:200]}")
+        return
+    connection_id, uid = row["id"], row["user_id"]
+    gone: list[asyncpg.Record] = []
+    async with deps.pool.acquire() as conn, conn.transaction():
+        known = {c["remote_id"]: c for c in await repo.list_calendars(conn, connection_id)}
+        for cal in found:
+            await repo.upsert_calendar(conn, connection_id=connection_id, user_id=uid, remote_id=cal.remote_id, name=cal.name,
+                                       timezone=cal.timezone)
+        if found:  # an empty answer is more likely a server hiccup than an account without calendars
+            present = {c.remote_id for c in found}
+            gone = [c for rid, c in known.items() if rid not in present]
+            for cal in gone:
+                await repo.delete_calendar(conn, cal["id"])
+            if await repo.target_calendar(conn, connection_id) is None:
+                pick = next((c for c in found if c.primary), found[0])
+                rows = {c["remote_id"]: c for c in await repo.list_calendars(conn, connection_id)}
+                await repo.update_calendar(conn, rows[pick.remote_id]["id"], is_target=True)
+        await repo.update_connection(conn, connection_id, calendars_checked_at=utcnow())
+    added = [c.remote_id for c in found if c.remote_id not in known]
+    if added or gone:
+        log.info("calendar list changed", extra={"fields": {"connection": str(connection_id), "added": len(added), "removed": len(gone)}})
+    if isinstance(remote, GoogleRemote):
+        for cal in gone:
+            if cal["channel_id"]:
+                with contextlib.suppress(g.GoogleError):
+                    await asyncio.to_thread(remote.api.stop, cal["channel_id"], cal["channel_resource_id"] or "")
+
+
+# ---------------------------------------------------------------- Eindr -> calendar
 
 async def _push(deps: Deps, row: asyncpg.Record, remote: Remote, state: RunState, cals: dict[uuid.UUID, asyncpg.Record]) -> None:
     connection_id, uid = row["id"], row["user_id"]
@@ -822,15 +1058,12 @@ async def _push(deps: Deps, row: asyncpg.Record, remote: Remote, state: RunState
             cal = cals.get(link["calendar_id"]) if link else target
             if reminder is None or not domain.reminder_is_live(reminder):
                 if link is not None and cal is not None:
-                    await remote.remove(cal, link)
-                    state.changes_out += 1
-                    async with deps.pool.acquire() as conn:
-                        await repo.delete_link(conn, link["id"])
+                    await _remove_remote(deps, row, remote, cal, link, reminder, state)
             elif cal is not None and (link is not None or reminder.get("source") != "calendar"):
                 await _push_one(deps, row, remote, cal, reminder, link, state)
         except (cd.CalDAVAuthError, g.GrantRevoked):
             raise
-        except (cd.CalDAVError, g.GoogleError, UpstreamError) as exc:
+        except (cd.CalDAVError, g.GoogleError, UpstreamError, ical.MalformedEvent) as exc:
             state.error("push", f"{type(exc).__name__}: {str(exc)[:200]}", reminder_id=str(rid))
             async with deps.pool.acquire() as conn:
                 await repo.fail_outbound(conn, connection_id, rid)
@@ -848,13 +1081,13 @@ async def _push_one(deps: Deps, row: asyncpg.Record, remote: Remote, cal: asyncp
         return  # nothing changed on our side since the last sync (e.g. our own patch echoing back)
     try:
         remote_uid, href, etag, modified = await remote.write(cal, r_ev, link)
-        ev_fp = r_fp
-    except (cd.PreconditionFailed, g.PreconditionFailed):
-        # The event changed on the server since we last saw it: both sides changed.
+    except PRECONDITION:
+        if link is None:
+            raise
+        # The event changed (or went away) on the server since we last saw it: both sides changed.
         etag_now, remote_ev = await remote.read(cal, link)
         if remote_ev is None:
-            async with deps.pool.acquire() as conn:
-                await repo.delete_link(conn, link["id"])
+            await _edit_beats_calendar_deletion(deps, row, remote, cal, link, reminder, state)
             return
         res = domain.resolve(reminder_changed=True, remote_changed=remote_ev.fingerprint() != link["event_hash"],
                              reminder_modified=r_mod, remote_modified=remote_ev.modified_at)
@@ -864,40 +1097,129 @@ async def _push_one(deps: Deps, row: asyncpg.Record, remote: Remote, cal: asyncp
             patched = await deps.reminders.patch(row["user_id"], link["reminder_id"], domain.patch_body(remote_ev))
             state.changes_in += 1
             await _save_link(deps, row, cal, link["reminder_id"], link["remote_uid"], link["href"], etag_now, link["origin"],
-                             remote_ev.fingerprint(), patched or reminder, remote_ev.modified_at)
+                             remote_ev.fingerprint(), patched or reminder, remote_ev.modified_at, like=link)
             return
         forced = dict(link)
         forced["etag"] = etag_now
         remote_uid, href, etag, modified = await remote.write(cal, r_ev, forced)
-        ev_fp = r_fp
     state.changes_out += 1
     await _save_link(deps, row, cal, uuid.UUID(str(reminder["id"])), remote_uid, href, etag,
-                     link["origin"] if link else "eindr", ev_fp, reminder, modified)
+                     link["origin"] if link else "eindr", r_fp, reminder, modified, like=link)
+
+
+async def _remove_remote(deps: Deps, row: asyncpg.Record, remote: Remote, cal: asyncpg.Record, link: asyncpg.Record,
+                         reminder: dict[str, Any] | None, state: RunState) -> None:
+    """The reminder was deleted or cancelled in Eindr: its event goes too, unless the
+    calendar edited the event since the last sync (delete vs edit: the edit wins)."""
+    try:
+        await remote.remove(cal, link)
+    except PRECONDITION:
+        etag_now, remote_ev = await remote.read(cal, link)
+        if remote_ev is not None and remote_ev.fingerprint() != link["event_hash"]:
+            await _edit_beats_eindr_deletion(deps, row, cal, link, reminder, remote_ev, etag_now, link["href"], state)
+            return
+        if remote_ev is not None:  # only the ETag moved: the content is what we last synced
+            forced = dict(link)
+            forced["etag"] = etag_now
+            await remote.remove(cal, forced)
+    state.changes_out += 1
+    async with deps.pool.acquire() as conn:
+        await repo.delete_link(conn, link["id"])
 
 
 async def _save_link(deps: Deps, row: asyncpg.Record, cal: asyncpg.Record, reminder_id: uuid.UUID, remote_uid: str,
                      href: str | None, etag: str | None, origin: str, event_hash: str, reminder: dict[str, Any],
-                     remote_modified: datetime | None) -> None:
+                     remote_modified: datetime | None, *, ev: domain.EventData | None = None,
+                     like: asyncpg.Record | None = None) -> None:
+    """``ev`` (the event as pulled) or ``like`` (the link as it was) tells whether the link
+    is one occurrence of a series."""
+    master_uid = ev.master_uid if ev is not None else (like["master_uid"] if like is not None else None)
+    recurrence_id = ev.recurrence_id if ev is not None else (like["recurrence_id"] if like is not None else None)
     r_fp = domain.reminder_to_event(reminder, uid=remote_uid).fingerprint()
     async with deps.pool.acquire() as conn:
         await repo.upsert_link(conn, user_id=row["user_id"], connection_id=row["id"], calendar_id=cal["id"], reminder_id=reminder_id,
                                remote_uid=remote_uid, href=href, etag=etag, origin=origin, event_hash=event_hash,
                                reminder_hash=r_fp, remote_modified_at=remote_modified,
-                               reminder_modified_at=domain._parse_dt(reminder.get("updated_at")))
+                               reminder_modified_at=domain._parse_dt(reminder.get("updated_at")),
+                               master_uid=master_uid, recurrence_id=recurrence_id)
+
+
+# ---------------------------------------------------------------- conflicts
+
+def _reminder_version(reminder: dict[str, Any]) -> dict[str, Any]:
+    return {k: reminder.get(k) for k in ("title", "notes", "due_at", "local_due", "timezone", "rrule", "exdates", "alarms", "status",
+                                         "updated_at")}
+
+
+async def _record_conflict(deps: Deps, row: asyncpg.Record, *, reminder_id: uuid.UUID, remote_uid: str, winner: str, kind: str,
+                           eindr_version: dict[str, Any], remote_version: dict[str, Any], eindr_modified_at: datetime | None,
+                           remote_modified_at: datetime | None) -> None:
+    CONFLICTS.labels(winner).inc()
+    log.info("sync conflict", extra={"fields": {"connection": str(row["id"]), "kind": kind, "winner": winner, "remote_uid": remote_uid}})
+    async with deps.pool.acquire() as conn:
+        await repo.insert_conflict(
+            conn, user_id=row["user_id"], connection_id=row["id"], reminder_id=reminder_id, remote_uid=remote_uid, winner=winner,
+            kind=kind, eindr_version=eindr_version, remote_version=remote_version, eindr_modified_at=eindr_modified_at,
+            remote_modified_at=remote_modified_at,
+        )
 
 
 async def _log_conflict(deps: Deps, row: asyncpg.Record, link: asyncpg.Record, reminder: dict[str, Any],
                         r_ev: domain.EventData, remote_ev: domain.EventData, winner: str) -> None:
-    CONFLICTS.labels(winner).inc()
-    async with deps.pool.acquire() as conn:
-        await repo.insert_conflict(
-            conn, user_id=row["user_id"], connection_id=row["id"], reminder_id=link["reminder_id"], remote_uid=link["remote_uid"],
-            winner=winner,
-            eindr_version={k: reminder.get(k) for k in ("title", "notes", "due_at", "local_due", "timezone", "rrule", "alarms", "status", "updated_at")},
-            remote_version=domain.event_summary(remote_ev),
-            eindr_modified_at=domain._parse_dt(reminder.get("updated_at")), remote_modified_at=remote_ev.modified_at,
-        )
+    await _record_conflict(deps, row, reminder_id=link["reminder_id"], remote_uid=link["remote_uid"], winner=winner, kind="edit",
+                           eindr_version=_reminder_version(reminder), remote_version=domain.event_summary(remote_ev),
+                           eindr_modified_at=domain._parse_dt(reminder.get("updated_at")), remote_modified_at=remote_ev.modified_at)
 
+
+async def _edit_beats_calendar_deletion(deps: Deps, row: asyncpg.Record, remote: Remote, cal: asyncpg.Record, link: asyncpg.Record,
+                                        reminder: dict[str, Any], state: RunState) -> None:
+    """Deleted in the calendar, edited in Eindr since the last sync: the edit wins; the event
+    is written again (a fresh object; an occurrence comes back as an event of its own)."""
+    r_ev = domain.reminder_to_event(reminder, uid=link["remote_uid"])
+    remote_uid, href, etag, modified = await remote.write(cal, r_ev, None)
+    state.changes_out += 1
+    await _record_conflict(
+        deps, row, reminder_id=link["reminder_id"], remote_uid=link["remote_uid"], winner="eindr", kind="delete_vs_edit",
+        eindr_version=_reminder_version(reminder),
+        remote_version={"deleted": True, "uid": link["master_uid"] or link["remote_uid"], "recurrence_id": link["recurrence_id"]},
+        eindr_modified_at=domain._parse_dt(reminder.get("updated_at")), remote_modified_at=None,
+    )
+    async with deps.pool.acquire() as conn:
+        await repo.delete_link(conn, link["id"])
+    await _save_link(deps, row, cal, link["reminder_id"], remote_uid, href, etag, link["origin"], r_ev.fingerprint(), reminder,
+                     modified, ev=r_ev)
+
+
+async def _edit_beats_eindr_deletion(deps: Deps, row: asyncpg.Record, cal: asyncpg.Record, link: asyncpg.Record,
+                                     reminder: dict[str, Any] | None, ev: domain.EventData, etag: str | None, href: str | None,
+                                     state: RunState) -> None:
+    """Deleted or cancelled in Eindr, edited in the calendar since the last sync: the edit
+    wins; a cancelled reminder is reopened with the event's content, a deleted one is made
+    again from the event (``source=calendar``)."""
+    uid = row["user_id"]
+    version = _reminder_version(reminder) if reminder is not None else {"id": str(link["reminder_id"])}
+    version.update(deleted=True, status=(reminder or {}).get("status", "deleted"))
+    fp = ev.fingerprint()
+    if reminder is not None:
+        await deps.reminders.reopen(uid, link["reminder_id"])
+        restored = await deps.reminders.patch(uid, link["reminder_id"], domain.patch_body(ev)) or reminder
+        reminder_id, origin = link["reminder_id"], link["origin"]
+    else:
+        key = "calendar-restore-" + hashlib.sha256(f"{row['id']}:{cal['id']}:{link['remote_uid']}:{fp}".encode()).hexdigest()[:40]
+        restored = await deps.reminders.create(uid, domain.create_body(ev), idempotency_key=key)
+        reminder_id, origin = uuid.UUID(str(restored["id"])), "remote"
+        async with deps.pool.acquire() as conn:
+            await repo.delete_link(conn, link["id"])
+    state.changes_in += 1
+    await _record_conflict(
+        deps, row, reminder_id=reminder_id, remote_uid=link["remote_uid"], winner="remote", kind="delete_vs_edit",
+        eindr_version=version, remote_version=domain.event_summary(ev),
+        eindr_modified_at=domain._parse_dt((reminder or {}).get("updated_at")), remote_modified_at=ev.modified_at,
+    )
+    await _save_link(deps, row, cal, reminder_id, link["remote_uid"], href, etag, origin, fp, restored, ev.modified_at, like=link)
+
+
+# ---------------------------------------------------------------- calendar -> Eindr
 
 def _import_key(connection_id: uuid.UUID, calendar_id: uuid.UUID, remote_uid: str) -> str:
     return "calendar-import-" + hashlib.sha256(f"{connection_id}:{calendar_id}:{remote_uid}".encode()).hexdigest()[:40]
@@ -915,16 +1237,16 @@ async def _apply_remote(deps: Deps, row: asyncpg.Record, remote: Remote, cal: as
         link = await repo.link_by_uid(conn, cal["id"], ev.uid)
     fp = ev.fingerprint()
     if link is not None:
-        if item.etag and link["etag"] == item.etag:
+        if item.etag and link["etag"] == item.etag and not item.recheck:
             return
         if fp == link["event_hash"]:  # only the ETag moved (our own write, or a no-op edit)
             async with deps.pool.acquire() as conn:
                 await repo.update_link_etag(conn, link["id"], item.etag, item.href)
             return
         reminder = await deps.reminders.get(uid, link["reminder_id"])
-        if reminder is None:
-            async with deps.pool.acquire() as conn:
-                await repo.delete_link(conn, link["id"])
+        if reminder is None or not domain.reminder_is_live(reminder):
+            # deleted or cancelled in Eindr, edited in the calendar: the edit wins
+            await _edit_beats_eindr_deletion(deps, row, cal, link, reminder, ev, item.etag, item.href or link["href"], state)
             return
         r_ev = domain.reminder_to_event(reminder, uid=link["remote_uid"])
         res = domain.resolve(reminder_changed=r_ev.fingerprint() != link["reminder_hash"], remote_changed=True,
@@ -935,14 +1257,14 @@ async def _apply_remote(deps: Deps, row: asyncpg.Record, remote: Remote, cal: as
             patched = await deps.reminders.patch(uid, link["reminder_id"], domain.patch_body(ev))
             state.changes_in += 1
             await _save_link(deps, row, cal, link["reminder_id"], link["remote_uid"], item.href or link["href"], item.etag,
-                             link["origin"], fp, patched or reminder, ev.modified_at)
+                             link["origin"], fp, patched or reminder, ev.modified_at, ev=ev)
         else:
             forced = dict(link)
             forced["etag"] = item.etag
             remote_uid, href, etag, modified = await remote.write(cal, r_ev, forced)
             state.changes_out += 1
             await _save_link(deps, row, cal, link["reminder_id"], remote_uid, href or link["href"], etag, link["origin"],
-                             r_ev.fingerprint(), reminder, modified)
+                             r_ev.fingerprint(), reminder, modified, like=link)
         return
     if ev.reminder_id:
         # Eindr wrote this event (X-EINDR-REMINDER-ID / extendedProperties): never import it
@@ -956,7 +1278,7 @@ async def _apply_remote(deps: Deps, row: asyncpg.Record, remote: Remote, cal: as
         if existing is None:
             reminder = await deps.reminders.get(uid, rid)
             if reminder is not None:
-                await _save_link(deps, row, cal, rid, ev.uid, item.href, item.etag, "eindr", fp, reminder, ev.modified_at)
+                await _save_link(deps, row, cal, rid, ev.uid, item.href, item.etag, "eindr", fp, reminder, ev.modified_at, ev=ev)
         return
     if not domain.should_import(ev, row["import_mode"]):
         return
@@ -972,7 +1294,8 @@ async def _import_one(deps: Deps, row: asyncpg.Record, cal: asyncpg.Record, item
                       state: RunState) -> None:
     created = await deps.reminders.create(row["user_id"], domain.create_body(ev), idempotency_key=_import_key(row["id"], cal["id"], ev.uid))
     state.changes_in += 1
-    await _save_link(deps, row, cal, uuid.UUID(str(created["id"])), ev.uid, item.href, item.etag, "remote", fp, created, ev.modified_at)
+    await _save_link(deps, row, cal, uuid.UUID(str(created["id"])), ev.uid, item.href, item.etag, "remote", fp, created, ev.modified_at,
+                     ev=ev)
 
 
 BULK_IMPORT = 500  # reminders per POST /v1/reminders:bulk (the API takes up to 1,000)
@@ -1009,21 +1332,36 @@ async def _bulk_import(deps: Deps, row: asyncpg.Record, cal: asyncpg.Record, imp
             item, ev, fp = entry
             async with gate:
                 await _save_link(deps, row, cal, uuid.UUID(str(reminder["id"])), ev.uid, item.href, item.etag, "remote", fp, reminder,
-                                 ev.modified_at)
+                                 ev.modified_at, ev=ev)
 
         await asyncio.gather(*(link(e, r) for e, r in zip(chunk, created, strict=True)))
 
 
-async def _apply_remote_delete(deps: Deps, uid: str, link: asyncpg.Record, state: RunState) -> None:
+async def _apply_remote_delete(deps: Deps, row: asyncpg.Record, remote: Remote, cal: asyncpg.Record, link: asyncpg.Record,
+                               state: RunState) -> None:
     """An event deleted in the calendar: an imported reminder is deleted, a reminder Eindr
-    wrote out is cancelled (the user removed it from their calendar)."""
+    wrote out is cancelled (the user removed it from their calendar) — unless the reminder
+    was edited in Eindr since the last sync (delete vs edit: the edit wins)."""
+    uid = row["user_id"]
     try:
-        if link["origin"] == "remote":
-            await deps.reminders.delete(uid, link["reminder_id"])
-        else:
-            await deps.reminders.cancel(uid, link["reminder_id"])
+        reminder = await deps.reminders.get(uid, link["reminder_id"])
+        if reminder is not None and domain.reminder_is_live(reminder):
+            r_ev = domain.reminder_to_event(reminder, uid=link["remote_uid"])
+            if r_ev.fingerprint() != link["reminder_hash"]:
+                await _edit_beats_calendar_deletion(deps, row, remote, cal, link, reminder, state)
+                return
+        if reminder is not None:
+            if link["origin"] == "remote":
+                await deps.reminders.delete(uid, link["reminder_id"])
+            else:
+                await deps.reminders.cancel(uid, link["reminder_id"])
     except UpstreamError as exc:
         state.error("delete", f"reminders refused it: {exc.detail}", reminder_id=str(link["reminder_id"]))
+        return
+    except (cd.CalDAVAuthError, g.GrantRevoked):
+        raise
+    except (cd.CalDAVError, g.GoogleError) as exc:
+        state.error("delete", f"{type(exc).__name__}: {str(exc)[:200]}", reminder_id=str(link["reminder_id"]))
         return
     state.changes_in += 1
     async with deps.pool.acquire() as conn:

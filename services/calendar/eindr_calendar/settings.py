@@ -49,6 +49,11 @@ class CalendarSettings(CommonSettings):
     calendar_apply_concurrency: int = 8  # changes applied to reminders at once within a run
     calendar_caldav_batch: int = 200  # hrefs per calendar-multiget REPORT
     calendar_event_minutes: int = 15  # length of an event written for a reminder
+    # Calendars created on the account after connecting: a run re-reads the account's
+    # calendar list when it is older than this; reading the connections through the API
+    # asks for it sooner, once the list is older than the second value.
+    calendar_rediscover_s: int = 3600
+    calendar_rediscover_on_view_s: int = 300
 
     @model_validator(mode="after")
     def _refuse_dev_key(self) -> CalendarSettings:

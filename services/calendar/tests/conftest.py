@@ -8,9 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import caldav
 import httpx
@@ -232,16 +234,62 @@ def make_user(calendar_svc, reminders_svc) -> Iterator[Callable[[], User]]:
         c.close()
 
 
-def wait_for(predicate: Callable[[], object], timeout_s: float = 120.0, interval_s: float = 0.5, message: str = "condition"):
-    """Poll until ``predicate`` returns something truthy (a deadline, not a timing assertion)."""
+def wait_for(predicate: Callable[[], object], timeout_s: float = 180.0, interval_s: float = 0.5, message: str = "condition",
+             diagnose: Callable[[], object] | None = None):
+    """Poll until ``predicate`` returns something truthy. The deadline only catches a hang
+    (generous, for a loaded shared machine); it is not a timing assertion. ``diagnose``
+    adds the state that explains a hang to the failure message."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
+            detail = ""
+            if diagnose is not None:
+                try:
+                    detail = f"\n{diagnose()}"
+                except Exception as exc:  # noqa: BLE001 (the timeout is the failure to report)
+                    detail = f"\n(diagnose failed: {exc!r})"
+            raise AssertionError(f"timed out waiting for {message}{detail}")
         time.sleep(interval_s)
+
+
+@dataclass
+class SyncState:
+    """The worker's view of one connection, read from the calendar schema (tests only)."""
+
+    db: psycopg.Connection
+
+    def idle(self, connection_id: str) -> bool:
+        """No run in progress, none due, no reminder change queued: the worker is done with
+        this connection until something new happens (a webhook, a reminder change, the poll)."""
+        row = self.db.execute(
+            """
+            SELECT c.lease_until IS NULL AND c.next_sync_at > now()
+               AND NOT EXISTS (SELECT 1 FROM calendar.outbound o WHERE o.connection_id = c.id)
+               AND NOT EXISTS (SELECT 1 FROM calendar.runs r WHERE r.connection_id = c.id AND r.status = 'running')
+            FROM calendar.connections c WHERE c.id = %s
+            """,
+            (connection_id,),
+        ).fetchone()
+        return bool(row and row[0])
+
+    def describe(self, connection_id: str) -> str:
+        conn = self.db.execute(
+            "SELECT status, next_sync_at, requested_at, lease_until, failures, last_error, now() FROM calendar.connections WHERE id = %s",
+            (connection_id,),
+        ).fetchone()
+        queue = self.db.execute("SELECT reminder_id, op, queued_at, attempts FROM calendar.outbound WHERE connection_id = %s",
+                                (connection_id,)).fetchall()
+        runs = self.db.execute("SELECT trigger, started_at, finished_at, status, changes_in, changes_out, errors FROM calendar.runs "
+                               "WHERE connection_id = %s ORDER BY started_at", (connection_id,)).fetchall()
+        return f"connection={conn}\nqueue={queue}\nruns={runs}"
+
+
+@pytest.fixture
+def sync_state(db) -> SyncState:
+    return SyncState(db)
 
 
 @pytest.fixture(scope="session")
@@ -269,6 +317,31 @@ def connect_caldav(user: User, radicale: Radicale, dav: DavUser, **extra) -> dic
 @pytest.fixture
 def caldav_connect(radicale):
     return lambda user, dav, **extra: connect_caldav(user, radicale, dav, **extra)
+
+
+@pytest.fixture
+def gapi(google_fake) -> Iterator[httpx.Client]:
+    """The local Google server, as the user in Google's UI (its /_test routes) and for reading its state."""
+    with httpx.Client(base_url=google_fake.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def google_connect(gapi):
+    def _connect(user, **extra) -> dict:
+        r = user.cal.post("/v1/calendar/google/connect")
+        assert r.status_code == 200, r.text
+        started = r.json()
+        hint = "acct" + uuid.uuid4().hex[:10]
+        r = gapi.get(started["authorization_url"].replace(str(gapi.base_url).rstrip("/"), "") + "&login_hint=" + hint, follow_redirects=False)
+        assert r.status_code == 302, r.text
+        query = parse_qs(urlparse(r.headers["location"]).query)
+        assert query["state"] == [started["state"]]
+        r = user.cal.post("/v1/calendar/google/callback", json={"code": query["code"][0], "state": started["state"], **extra})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    return _connect
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -197,11 +197,12 @@ def create_app() -> FastAPI:
         changed(cal)
         return ev
 
-    def delete(cal: str, eid: str) -> None:
+    def delete(cal: str, eid: str, *, notify_channels: bool = True) -> None:
         ev = st.events[cal][eid]
         ev["status"] = "cancelled"
         _bump(cal, ev)
-        changed(cal)
+        if notify_channels:
+            changed(cal)
 
     @app.get("/calendar/v3/calendars/{cal}/events")
     async def list_events(cal: str, request: Request, syncToken: str | None = None, pageToken: str | None = None,
@@ -315,8 +316,9 @@ def create_app() -> FastAPI:
         return public(patch(cal, eid, await request.json()))
 
     @app.delete("/_test/calendars/{cal}/events/{eid}")
-    async def t_delete(cal: str, eid: str):
-        delete(cal, eid)
+    async def t_delete(cal: str, eid: str, notify: bool = True):
+        """notify=false: a change whose push notification is late (Google does not promise prompt delivery)."""
+        delete(cal, eid, notify_channels=notify)
         return Response(status_code=204)
 
     @app.get("/_test/calendars/{cal}/events")
@@ -337,6 +339,24 @@ def create_app() -> FastAPI:
             if st.token_account.get(k) == hint:
                 del st.access_tokens[k]
         return {"ok": True}
+
+    @app.post("/_test/accounts/{hint}/calendars")
+    async def t_add_calendar(hint: str, request: Request):
+        """A calendar the user creates in Google's UI after connecting."""
+        body = await request.json()
+        cal = {"id": body["id"], "summary": body.get("summary", body["id"]), "accessRole": body.get("accessRole", "owner"),
+               "timeZone": body.get("timeZone", "UTC")}
+        st.calendars[cal["id"]] = cal
+        st.owner[cal["id"]] = hint
+        st.events[cal["id"]] = {}
+        st.min_sync[cal["id"]] = 0
+        return cal
+
+    @app.delete("/_test/calendars/{cal}")
+    async def t_delete_calendar(cal: str):
+        for table in (st.calendars, st.owner, st.events, st.min_sync):
+            table.pop(cal, None)
+        return Response(status_code=204)
 
     @app.get("/_test/state")
     async def t_state():

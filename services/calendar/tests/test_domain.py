@@ -75,3 +75,83 @@ def test_malformed_icalendar_is_reported_not_raised_as_anything_else():
 
 def test_backoff_grows_and_caps():
     assert [domain.backoff_s(n, 30, 3600) for n in (1, 2, 3, 10)] == [30, 60, 120, 3600]
+
+
+_SERIES_LINES = [
+    "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//EN",
+    "BEGIN:VEVENT", "UID:s-1", "DTSTAMP:20301120T100000Z", "DTSTART;TZID=Europe/Amsterdam:20301202T170000",
+    "DTEND;TZID=Europe/Amsterdam:20301202T180000", "RRULE:FREQ=WEEKLY", "EXDATE;TZID=Europe/Amsterdam:20301223T170000",
+    "SUMMARY:Yoga", "LOCATION:Gym",
+    "BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:x", "TRIGGER:-PT10M", "END:VALARM", "END:VEVENT",
+    "BEGIN:VEVENT", "UID:s-1", "DTSTAMP:20301120T100000Z", "RECURRENCE-ID;TZID=Europe/Amsterdam:20301209T170000",
+    "DTSTART;TZID=Europe/Amsterdam:20301210T190000", "DTEND;TZID=Europe/Amsterdam:20301210T200000", "SUMMARY:Yoga (moved)",
+    "END:VEVENT",
+    "BEGIN:VEVENT", "UID:s-1", "DTSTAMP:20301120T100000Z", "RECURRENCE-ID;TZID=Europe/Amsterdam:20301216T170000",
+    "DTSTART;TZID=Europe/Amsterdam:20301216T170000", "SUMMARY:Yoga", "STATUS:CANCELLED", "END:VEVENT",
+    "END:VCALENDAR", ""]
+SERIES = "\r\n".join(_SERIES_LINES)
+
+
+def test_an_override_is_its_own_event_and_the_series_skips_it():
+    obj = ical.parse_object(SERIES)
+    assert obj.master.uid == "s-1"
+    assert obj.master.exdates == [datetime(2030, 12, 9, 17), datetime(2030, 12, 16, 17), datetime(2030, 12, 23, 17)]
+    moved, cancelled = obj.overrides
+    assert moved.uid == "s-1#20301209T160000Z" and moved.master_uid == "s-1" and moved.recurrence_id == "20301209T160000Z"
+    assert moved.local_start == datetime(2030, 12, 10, 19) and moved.tzid == "Europe/Amsterdam"
+    assert moved.alarms == [-600] and moved.has_alarm and moved.reminder_id is None  # rings like its series
+    assert cancelled.cancelled and not moved.cancelled
+    assert ical.parse_calendar(SERIES)[0].exdates == obj.master.exdates
+
+
+def test_writing_the_series_or_an_occurrence_keeps_everything_else():
+    obj = ical.parse_object(SERIES)
+    series = obj.master
+    series.summary, series.reminder_id = "Yoga class", REMINDER["id"]
+    text = ical.merge_event(SERIES, series, master_uid="s-1", recurrence_id=None)
+    assert text.count("RECURRENCE-ID") == 2 and "LOCATION:Gym" in text and "DURATION:PT1H" in text
+    assert "20301209T170000" not in text.split("RECURRENCE-ID")[0]  # no EXDATE hides the override
+    assert "EXDATE;TZID=Europe/Amsterdam:20301223T170000" in text  # a plain EXDATE stays
+    back = ical.parse_object(text)
+    assert back.master.fingerprint() == series.fingerprint() and back.master.reminder_id == REMINDER["id"]
+    moved = back.overrides[0]
+    moved.summary = "Yoga (moved again)"
+    text = ical.merge_event(text, moved, master_uid="s-1", recurrence_id=moved.recurrence_id)
+    again = ical.parse_object(text)
+    assert [o.summary for o in again.overrides] == ["Yoga (moved again)", "Yoga"]
+    assert again.overrides[0].fingerprint() == moved.fingerprint()
+    assert again.master.fingerprint() == series.fingerprint()
+    # deleting that occurrence: the override goes, the series skips it with an EXDATE
+    rest = ical.parse_object(ical.drop_occurrence(text, master_uid="s-1", recurrence_id=moved.recurrence_id))
+    assert [o.uid for o in rest.overrides] == ["s-1#20301216T160000Z"]
+    assert datetime(2030, 12, 9, 17) in rest.master.exdates
+
+
+def test_google_instance_exception_keys_and_series_body():
+    item = {"id": "abc_20301209T160000Z", "recurringEventId": "abc", "status": "confirmed", "summary": "Moved",
+            "originalStartTime": {"dateTime": "2030-12-09T17:00:00+01:00", "timeZone": "Europe/Amsterdam"},
+            "start": {"dateTime": "2030-12-10T19:00:00+01:00", "timeZone": "Europe/Amsterdam"},
+            "extendedProperties": {"private": {"eindrReminderId": REMINDER["id"]}}}
+    ev = google.parse_event(item)
+    assert ev.master_uid == "abc" and ev.recurrence_id == "20301209T160000Z" and ev.reminder_id is None
+    assert google.original_key({"date": "2030-12-09"}) == "20301209"
+    series = domain.reminder_to_event({**REMINDER, "exdates": ["2030-12-08T17:00:00", "2030-12-15T17:00:00"]})
+    body = google.event_body(series, keep_exceptions={"20301208T160000Z"})
+    assert body["recurrence"] == ["RRULE:FREQ=WEEKLY;BYDAY=MO", "EXDATE;TZID=Europe/Amsterdam:20301215T170000"]
+    assert "recurrence" not in google.event_body(ev, instance=True)
+
+
+def test_exdate_for_an_occurrence_in_the_series_frame():
+    zoned = domain.EventData(uid="z", local_start=datetime(2030, 12, 2, 17), tzid="Europe/Amsterdam", rrule="FREQ=WEEKLY")
+    fixed = domain.EventData(uid="f", start=datetime(2030, 12, 2, 16, tzinfo=UTC), rrule="FREQ=WEEKLY")
+    allday = domain.EventData(uid="a", local_start=datetime(2030, 12, 2, 9), all_day=True, rrule="FREQ=WEEKLY")
+    assert domain.exdate_for(zoned, "20301209T160000Z") == datetime(2030, 12, 9, 17)
+    assert domain.exdate_for(fixed, "20301209T160000Z") == datetime(2030, 12, 9, 16)
+    assert domain.exdate_for(allday, "20301209") == datetime(2030, 12, 9, 9)
+
+
+def test_a_fixed_reminder_names_its_offset_not_a_zone():
+    # the reminders API gives a fixed (due_at) reminder's timezone as its UTC offset
+    fixed = {**REMINDER, "tz_mode": "fixed", "timezone": "+01:00", "local_due": None, "due_at": "2030-12-02T16:00:00+00:00",
+             "exdates": ["2030-12-09T17:00:00"]}
+    assert domain.reminder_to_event(fixed).exdates == [datetime(2030, 12, 9, 16)]

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import httpx
-import pytest
 
 
 def _future(hours: int = 48) -> datetime:
@@ -26,30 +25,6 @@ def _event(summary: str, start: datetime, *, minutes: list[int] | None = None, *
         body["reminders"] = {"useDefault": False}
     body.update(extra)
     return body
-
-
-@pytest.fixture
-def gapi(google_fake):
-    with httpx.Client(base_url=google_fake.url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def google_connect(gapi):
-    def _connect(user, **extra) -> dict:
-        r = user.cal.post("/v1/calendar/google/connect")
-        assert r.status_code == 200, r.text
-        started = r.json()
-        hint = "acct" + uuid.uuid4().hex[:10]
-        r = gapi.get(started["authorization_url"].replace(str(gapi.base_url).rstrip("/"), "") + "&login_hint=" + hint, follow_redirects=False)
-        assert r.status_code == 302, r.text
-        query = parse_qs(urlparse(r.headers["location"]).query)
-        assert query["state"] == [started["state"]]
-        r = user.cal.post("/v1/calendar/google/callback", json={"code": query["code"][0], "state": started["state"], **extra})
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    return _connect
 
 
 def _sync(user, cid: str) -> dict:
