@@ -81,9 +81,16 @@ def parse_amount(value: object, currency: str, *, field: str = "amount") -> int:
 def format_minor(minor: int, currency: str) -> str:
     """Integer minor units → decimal string with exactly the currency's decimals."""
     exponent = minor_units(currency) or 0
-    sign = "-" if minor < 0 else ""
-    whole, fraction = divmod(abs(minor), 10**exponent)
-    return f"{sign}{whole}.{fraction:0{exponent}d}" if exponent else f"{sign}{whole}"
+    digits = str(minor)
+    if not exponent:
+        return digits
+    # Placing the point in the integer's digits is exact, and it runs once per row of a
+    # balances answer (1,500 rows for a large ledger): cheaper than divmod + formatting.
+    sign = ""
+    if minor < 0:
+        sign, digits = "-", digits[1:]
+    digits = digits.rjust(exponent + 1, "0")
+    return f"{sign}{digits[:-exponent]}.{digits[-exponent:]}"
 
 
 def signed(direction: str, amount_minor: int) -> int:
