@@ -287,20 +287,16 @@ async def list_entries(deps: Deps, principal: Principal, filters: ListFilters, p
     return {"items": [entry_json(r, principal.uid) for r in rows], "next_cursor": cursor}, partial
 
 
-def _balance_json(row: Any) -> dict[str, Any]:
-    net = int(row["net_minor"])
-    contact = row["contact"]
-    if contact.startswith("user:"):
-        counterparty = {"user_id": contact[5:], "name": row["name"]}
-    else:
-        counterparty = {"user_id": None, "name": row["name"]}
+def _balance_item(contact: str, currency: str, net: int, entries: int, name: str | None) -> dict[str, Any]:
+    """One ``schemas.Balance``, as the plain dict the route serialises directly (a large
+    ledger answers ~1,500 of them per request)."""
     return {
         "contact": contact,
-        "counterparty": counterparty,
-        "currency": row["currency"],
-        "net_amount": domain.format_minor(abs(net), row["currency"]),
+        "counterparty": {"user_id": contact[5:] if contact.startswith("user:") else None, "name": name},
+        "currency": currency,
+        "net_amount": domain.format_minor(abs(net), currency),
         "direction": domain.net_direction(net),
-        "entries": int(row["entries"]),
+        "entries": entries,
     }
 
 
@@ -314,17 +310,14 @@ async def balances(deps: Deps, principal: Principal) -> dict[str, Any]:
             return await repository.own_totals(conn, principal.uid)
 
     own_rows, (peers, partial) = await asyncio.gather(own(), peers_of(deps, principal))
-    merged: dict[tuple[str, str], list[Any]] = {(r["contact"], r["currency"]): [int(r["net_minor"]), r["entries"], r["name"]] for r in own_rows}
+    totals = {(contact, currency): (int(net), n, name) for contact, currency, net, n, name in own_rows}
     if peers:
         async with deps.pool.acquire() as conn:
-            for r in await repository.peer_totals(conn, principal.uid, peers):
-                slot = merged.setdefault((r["contact"], r["currency"]), [0, 0, None])
-                slot[0] += int(r["net_minor"])
-                slot[1] += r["entries"]
-    items = [
-        _balance_json({"contact": contact, "currency": currency, "net_minor": net, "entries": n, "name": name})
-        for (contact, currency), (net, n, name) in sorted(merged.items())
-    ]
+            peer_rows = await repository.peer_totals(conn, principal.uid, peers)
+        for contact, currency, net, n, _ in peer_rows:
+            own_net, own_n, name = totals.get((contact, currency), (0, 0, None))
+            totals[contact, currency] = (own_net + int(net), own_n + n, name)
+    items = [_balance_item(contact, currency, net, n, name) for (contact, currency), (net, n, name) in sorted(totals.items())]
     return {"items": items, "partial": partial}
 
 
@@ -337,7 +330,7 @@ async def contact_balance(deps: Deps, principal: Principal, contact: str, page: 
         raise NotFound("No entries with this contact", code="contact_not_found")
     more = len(history) > page.limit
     history = history[: page.limit]
-    totals = [_balance_json(r) for r in rows]
+    totals = [_balance_item(r["contact"], r["currency"], int(r["net_minor"]), r["entries"], r["name"]) for r in rows]
     counterparty = totals[0]["counterparty"] if totals else entry_json(history[0], principal.uid)["counterparty"]
     return {
         "contact": contact,
