@@ -7,20 +7,19 @@ import json
 import uuid
 from typing import Annotated
 
-from eindr_common import events
 from eindr_common.db import DbConn
 from eindr_common.errors import BadRequest
-from eindr_common.idempotency import IdempotencyKey
+from eindr_common.idempotency import Idempotency, IdempotencyKey
 from eindr_common.identity import CurrentUser
 from eindr_common.pagination import Pagination
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from . import outbox, service
 from . import repository as repo
-from . import service
 from .schemas import (
     BulkCreate,
     BulkCreated,
@@ -54,47 +53,36 @@ def _check_query(name: str, value: str | None) -> None:
         )
 
 
-async def _emit(request: Request, event_type: str, payload: dict) -> None:
-    """Domain event on eindr:events:reminders; a Redis hiccup never fails the request."""
-    try:
-        await events.publish(request.app.state.redis, "reminders", event_type, payload)
-    except Exception:  # the write is committed; the event is best-effort (logged)  # noqa: BLE001
-        import logging
-
-        logging.getLogger("eindr.reminders.api").warning("could not publish %s", event_type)
+async def _relay(request: Request) -> None:
+    """Publish the events the use case committed to the outbox (it wrote them in its own
+    transaction). A Redis hiccup never fails the request: the rows stay in the outbox and
+    the worker's background relay publishes them."""
+    await outbox.flush_quietly(request.app.state.pool, request.app.state.redis)
 
 
-def _event_payload(uid: str, reminder: dict) -> dict:
-    return {
-        "uid": uid,
-        "reminder_id": str(reminder["id"]),
-        "status": reminder["status"],
-        "due_at": str(reminder["due_at"]),
-        "next_fire_at": str(reminder["next_fire_at"]) if reminder["next_fire_at"] else None,
-    }
-
-
-def _as(model, coro, emit=None):
-    """Serialise a use case's result through its response model (so a replayed
+async def _created(idem: Idempotency, body, model: type[BaseModel], coro, request: Request) -> Response:
+    """201 with a use case's result, serialised through its response model (so a replayed
     Idempotency-Key response is byte-for-byte what a normal response looks like)."""
+    if idem.key is None:
+        # Nothing to store for a replay: pydantic's compiled encoder writes the body in one
+        # pass (the replay path walks it through jsonable_encoder: ~50 ms for 1,000 items).
+        result = model.model_validate(await coro)
+        await _relay(request)
+        return Response(result.model_dump_json(), status_code=201, media_type="application/json")
 
     async def produce():
         result = await coro
-        if emit is not None:
-            await emit(result)
+        await _relay(request)
         return model.model_validate(result).model_dump(mode="json")
 
-    return produce
+    return await idem.run(body, produce)
 
 
 @router.post("/v1/reminders", status_code=201, response_model=Reminder)
 async def create_reminder(
     body: ReminderCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey
 ):
-    async def emit(reminder: dict) -> None:
-        await _emit(request, "reminder.created", _event_payload(user.uid, reminder))
-
-    return await idem.run(body, _as(Reminder, service.create(conn, request.app.state.users, user, body), emit))
+    return await _created(idem, body, Reminder, service.create(conn, request.app.state.users, user, body), request)
 
 
 @router.get("/v1/reminders", response_model=ReminderPage)
@@ -118,24 +106,15 @@ async def list_reminders(
 @router.post("/v1/reminders:bulk", status_code=201, response_model=BulkCreated)
 async def bulk_create(body: BulkCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey):
     """Up to 1,000 reminders, all or nothing: a 400 names the index and field of every bad item."""
-
-    async def emit(result: dict) -> None:
-        await _emit(
-            request,
-            "reminders.bulk_created",
-            {"uid": user.uid, "count": len(result["items"]), "reminder_ids": [str(r["id"]) for r in result["items"]]},
-        )
-
-    return await idem.run(
-        body, _as(BulkCreated, service.create_many(conn, request.app.state.users, user, body.items), emit)
+    return await _created(
+        idem, body, BulkCreated, service.create_many(conn, request.app.state.users, user, body.items), request
     )
 
 
 @router.post("/v1/reminders:cancel", response_model=Cancelled)
 async def cancel_by_filter(body: CancelFilter, request: Request, user: CurrentUser, conn: DbConn):
     result = await service.cancel_matching(conn, user, body)
-    if result["cancelled"]:
-        await _emit(request, "reminders.cancelled", {"uid": user.uid, "count": result["cancelled"]})
+    await _relay(request)
     return result
 
 
@@ -166,14 +145,14 @@ async def patch_reminder(
     reminder_id: uuid.UUID, body: ReminderPatch, request: Request, user: CurrentUser, conn: DbConn
 ):
     reminder = await service.patch(conn, request.app.state.users, user, reminder_id, body)
-    await _emit(request, "reminder.updated", _event_payload(user.uid, reminder))
+    await _relay(request)
     return reminder
 
 
 @router.delete("/v1/reminders/{reminder_id}", status_code=204)
 async def delete_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
     await service.delete(conn, user, reminder_id)
-    await _emit(request, "reminder.deleted", {"uid": user.uid, "reminder_id": str(reminder_id)})
+    await _relay(request)
     return Response(status_code=204)
 
 
@@ -183,28 +162,28 @@ async def cancel_reminder(
 ):
     scope = (body or CancelBody()).scope
     reminder = await service.cancel(conn, user, reminder_id, scope)
-    await _emit(request, "reminder.cancelled", {**_event_payload(user.uid, reminder), "scope": scope})
+    await _relay(request)
     return reminder
 
 
 @router.post("/v1/reminders/{reminder_id}/snooze", response_model=Reminder)
 async def snooze_reminder(reminder_id: uuid.UUID, body: SnoozeBody, request: Request, user: CurrentUser, conn: DbConn):
     reminder = await service.snooze(conn, user, reminder_id, body)
-    await _emit(request, "reminder.snoozed", _event_payload(user.uid, reminder))
+    await _relay(request)
     return reminder
 
 
 @router.post("/v1/reminders/{reminder_id}/complete", response_model=Reminder)
 async def complete_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
     reminder = await service.complete(conn, user, reminder_id)
-    await _emit(request, "reminder.completed", _event_payload(user.uid, reminder))
+    await _relay(request)
     return reminder
 
 
 @router.post("/v1/reminders/{reminder_id}/reopen", response_model=Reminder)
 async def reopen_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
     reminder = await service.reopen(conn, user, reminder_id)
-    await _emit(request, "reminder.reopened", _event_payload(user.uid, reminder))
+    await _relay(request)
     return reminder
 
 

@@ -406,3 +406,36 @@ def quiet_hold_until(fire_at: datetime, zone: tzinfo, start: time, end: time) ->
         return None
     held = localize(datetime.combine(end_day, end), zone)
     return held if held > fire_at else None
+
+
+# ---------------------------------------------------------------- free-text search keys
+
+# The list/cancel filter ``q`` means: lower(q) is a substring of lower(title), lower(notes)
+# or lower(phrase) (PostgreSQL ILIKE with the wildcards escaped). The GIN index on
+# reminders.reminder_search serves it with trigram keys: a text contains every 3-character
+# substring of anything it contains, so "the field's keys include all of q's keys" is a
+# necessary condition, and the ILIKE in the query stays the exact test. For that to hold
+# the keys must be computed through a character mapping that gives equal results whenever
+# PostgreSQL's lower() does: ASCII letters are lower-cased; the three non-ASCII letters
+# that a libc lower() can turn into, or make of, an ASCII letter (U+0130 İ -> i, U+212A
+# KELVIN SIGN -> k, and U+0131 ı, what a Turkish locale makes of I) fold to that letter;
+# every other non-ASCII character folds to one placeholder. That over-matches (é and ü
+# share a key; the ILIKE sorts it out) but never misses a match, under libc or C collations
+# (an ICU collation's lower() can change a text's length, which this does not model).
+# pg_trgm would be the library for this, but it is a contrib extension and the PostgreSQL
+# the tests run on (pgserver) ships without contrib. Migration 0002 holds the same mapping
+# in SQL (reminders.search_grams, for backfills); a test keeps the two equal.
+_FOLD_ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ\u0130\u0131\u212a", "abcdefghijklmnopqrstuvwxyziik")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+SEARCH_PLACEHOLDER = "\x1a"
+
+
+def search_grams(*texts: str | None) -> list[str]:
+    """The search keys of a reminder's texts (title, notes, phrase), or of a query: the
+    distinct trigrams of each text after folding, sorted."""
+    grams: set[str] = set()
+    for text in texts:
+        if text:
+            folded = _NON_ASCII.sub(SEARCH_PLACEHOLDER, text.translate(_FOLD_ASCII))
+            grams.update(folded[i : i + 3] for i in range(len(folded) - 2))
+    return sorted(grams)

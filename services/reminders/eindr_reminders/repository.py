@@ -13,6 +13,8 @@ from typing import Any
 
 import asyncpg
 
+from .domain import search_grams
+
 T = "reminders.reminders"
 
 REMINDER_COLUMNS = (
@@ -38,6 +40,7 @@ REMINDER_COLUMNS = (
     "job_id",
     "job_index",
 )
+SEARCHED_COLUMNS = {"title", "notes", "phrase"}  # the texts the ``q`` filter matches
 _INSERT = f"INSERT INTO {T} ({', '.join(REMINDER_COLUMNS)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(REMINDER_COLUMNS)))})"
 
 
@@ -51,12 +54,28 @@ def _escape_like(text: str) -> str:
 async def insert_reminders(
     conn: asyncpg.Connection, rows: list[dict[str, Any]], *, skip_existing_job_items: bool = False
 ) -> list[asyncpg.Record]:
-    sql = _INSERT + (
-        " ON CONFLICT (job_id, job_index) WHERE job_id IS NOT NULL DO NOTHING" if skip_existing_job_items else ""
-    )
-    await conn.executemany(sql, [tuple(row.get(c) for c in REMINDER_COLUMNS) for row in rows])
+    """Insert reminders and their search keys (call inside a transaction); returns the stored
+    rows. A bulk job's chunk skips items an earlier, interrupted attempt already stored."""
+    records = [tuple(row.get(c) for c in REMINDER_COLUMNS) for row in rows]
+    if skip_existing_job_items:
+        await conn.executemany(
+            _INSERT + " ON CONFLICT (job_id, job_index) WHERE job_id IS NOT NULL DO NOTHING", records
+        )
+    else:
+        # COPY: one round trip in the binary format; ~3x faster than executemany for a
+        # 1,000-item bulk create.
+        await conn.copy_records_to_table(
+            "reminders", schema_name="reminders", columns=REMINDER_COLUMNS, records=records
+        )
     ids = [row["id"] for row in rows]
     fetched = {r["id"]: r for r in await conn.fetch(f"SELECT * FROM {T} WHERE id = ANY($1::uuid[])", ids)}
+    created = [row for row in rows if row["id"] in fetched]  # a skipped job item kept its earlier row
+    await conn.copy_records_to_table(
+        "reminder_search",
+        schema_name="reminders",
+        columns=("reminder_id", "grams"),
+        records=[(row["id"], search_grams(row["title"], row.get("notes"), row.get("phrase"))) for row in created],
+    )
     return [fetched[i] for i in ids if i in fetched]
 
 
@@ -93,6 +112,11 @@ def _filters(
     if tag:
         add("tags @> ARRAY[?::text]", tag)
     if q:
+        keys = search_grams(q)
+        if keys:
+            # Index-served necessary condition (domain.search_grams); the ILIKE below is the
+            # exact test. A query shorter than three characters has no key to look up.
+            add("id IN (SELECT reminder_id FROM reminders.reminder_search WHERE grams @> ?::text[])", keys)
         pattern = "%" + _escape_like(q) + "%"
         add("(title ILIKE ? OR coalesce(notes, '') ILIKE ? OR coalesce(phrase, '') ILIKE ?)", pattern)
     if ids is not None:
@@ -135,7 +159,15 @@ async def update_reminder(
     sets.append("updated_at = now()")
     if reschedule:
         sets += ["version = version + 1", "lease_owner = NULL", "lease_until = NULL"]
-    return await conn.fetchrow(f"UPDATE {T} SET {', '.join(sets)} WHERE id = $1 AND uid = $2 RETURNING *", *args)
+    row = await conn.fetchrow(f"UPDATE {T} SET {', '.join(sets)} WHERE id = $1 AND uid = $2 RETURNING *", *args)
+    if row is not None and fields.keys() & SEARCHED_COLUMNS:
+        await conn.execute(
+            "INSERT INTO reminders.reminder_search (reminder_id, grams) VALUES ($1, $2) "
+            "ON CONFLICT (reminder_id) DO UPDATE SET grams = excluded.grams",
+            reminder_id,
+            search_grams(row["title"], row["notes"], row["phrase"]),
+        )
+    return row
 
 
 async def delete_reminder(conn: asyncpg.Connection, uid: str, reminder_id: uuid.UUID) -> bool:
@@ -285,21 +317,35 @@ async def lock_for_fire(conn: asyncpg.Connection, reminder_id: uuid.UUID) -> asy
 
 
 async def insert_delivery(conn: asyncpg.Connection, row: dict[str, Any]) -> asyncpg.Record:
-    """Take the user's next sequence number and write the delivery, in one statement.
+    """Take the user's next sequence number, write the delivery and its ``reminder.fired``
+    outbox event, in one statement (no extra round trip on the firing path).
 
     The sequence row lock is held until commit, so a user's sequence numbers become visible
     in order and without gaps: the SSE ``id`` can resume exactly. The unique
-    (reminder, occurrence, offset) key is the last line of defence against a double fire."""
+    (reminder, occurrence, offset) key is the last line of defence against a double fire.
+    The event commits with the delivery, so a worker that dies after the commit loses
+    nothing: any relay publishes it later."""
     return await conn.fetchrow(
         """
         WITH s AS (
             INSERT INTO reminders.user_sequences (uid, seq) VALUES ($2, 1)
             ON CONFLICT (uid) DO UPDATE SET seq = reminders.user_sequences.seq + 1 RETURNING seq
+        ),
+        d AS (
+            INSERT INTO reminders.deliveries
+                (id, uid, seq, reminder_id, occurrence_at, offset_s, fire_at, title, priority, channels, push_pending,
+                 worker)
+            SELECT $1, $2, s.seq, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM s
+            RETURNING *
+        ),
+        e AS (
+            INSERT INTO reminders.outbox (event_type, payload)
+            SELECT 'reminder.fired', jsonb_build_object(
+                'uid', d.uid, 'reminder_id', d.reminder_id::text, 'occurrence_at', $12::text,
+                'offset_s', d.offset_s, 'delivery_id', d.id::text, 'seq', d.seq)
+            FROM d
         )
-        INSERT INTO reminders.deliveries
-            (id, uid, seq, reminder_id, occurrence_at, offset_s, fire_at, title, priority, channels, push_pending, worker)
-        SELECT $1, $2, s.seq, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM s
-        RETURNING *
+        SELECT * FROM d
         """,
         row["id"],
         row["uid"],
@@ -312,6 +358,7 @@ async def insert_delivery(conn: asyncpg.Connection, row: dict[str, Any]) -> asyn
         row["channels"],
         row["push_pending"],
         row["worker"],
+        row["occurrence_at"].isoformat(),  # the payload's format from before the outbox
     )
 
 
@@ -448,3 +495,25 @@ async def job_progress(
         lease_s,
         done,
     )
+
+
+# ---------------------------------------------------------------- outbox (system)
+
+# One relay at a time publishes (API processes and workers all relay), so the stream gets
+# the events in outbox id order: a reminder's created/updated/deleted arrive in that order.
+_OUTBOX_LOCK = "SELECT pg_advisory_xact_lock(hashtext('reminders.outbox'))"
+
+
+async def add_outbox(conn: asyncpg.Connection, event_type: str, payload: dict[str, Any]) -> None:
+    await conn.execute("INSERT INTO reminders.outbox (event_type, payload) VALUES ($1, $2)", event_type, payload)
+
+
+async def claim_outbox(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    # Two statements on purpose: the SELECT's snapshot must be taken after the lock is held,
+    # or it could still see rows the previous holder published and deleted.
+    await conn.execute(_OUTBOX_LOCK)
+    return await conn.fetch("SELECT id, event_type, payload FROM reminders.outbox ORDER BY id LIMIT $1", limit)
+
+
+async def delete_outbox(conn: asyncpg.Connection, ids: list[int]) -> None:
+    await conn.execute("DELETE FROM reminders.outbox WHERE id = ANY($1::bigint[])", ids)

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 from eindr_common.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from eindr_common.identity import Principal
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from . import repository as repo
 from .clients import Preferences, UsersClient
@@ -200,6 +200,25 @@ def to_reminder(row: asyncpg.Record | dict) -> dict[str, Any]:
     }
 
 
+def _event_payload(uid: str, reminder: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "uid": uid,
+        "reminder_id": str(reminder["id"]),
+        "status": reminder["status"],
+        "due_at": str(reminder["due_at"]),
+        "next_fire_at": str(reminder["next_fire_at"]) if reminder["next_fire_at"] else None,
+    }
+
+
+async def _announce(
+    conn: asyncpg.Connection, event_type: str, uid: str, reminder: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """Write the change's domain event to the outbox, inside the change's transaction: it
+    commits (and is relayed) exactly when the change does."""
+    await repo.add_outbox(conn, event_type, {**_event_payload(uid, reminder), **extra})
+    return reminder
+
+
 def compose_row(
     uid: str, item: ReminderCreate, *, default_zone: str | None, now: datetime, prefix: str = ""
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -240,8 +259,12 @@ async def create(conn: asyncpg.Connection, users: UsersClient, principal: Princi
     row, errors = compose_row(principal.uid, body, default_zone=default_zone, now=utcnow())
     if errors:
         raise _invalid(errors)
-    inserted = await repo.insert_reminders(conn, [row])
-    return to_reminder(inserted[0])
+    async with conn.transaction():
+        inserted = await repo.insert_reminders(conn, [row])
+        return await _announce(conn, "reminder.created", principal.uid, to_reminder(inserted[0]))
+
+
+_ITEMS = TypeAdapter(list[ReminderCreate])
 
 
 def loc_field(loc: tuple | list) -> str:
@@ -256,15 +279,20 @@ async def create_many(
 ) -> dict:
     errors: list[dict[str, str]] = []
     items: list[ReminderCreate | None] = []
-    for i, raw in enumerate(raw_items):
-        try:
-            items.append(ReminderCreate.model_validate(raw))
-        except ValidationError as exc:
-            items.append(None)
-            errors.extend(
-                {"field": f"items[{i}]." + loc_field(e.get("loc", ())), "message": e.get("msg", "invalid")}
-                for e in exc.errors()
-            )
+    try:
+        items.extend(_ITEMS.validate_python(raw_items))  # one call for the whole list
+    except ValidationError:
+        # Some item is bad: validate one by one to keep the good ones, whose domain errors
+        # are reported in the same 400.
+        for i, raw in enumerate(raw_items):
+            try:
+                items.append(ReminderCreate.model_validate(raw))
+            except ValidationError as exc:
+                items.append(None)
+                errors.extend(
+                    {"field": f"items[{i}]." + loc_field(e.get("loc", ())), "message": e.get("msg", "invalid")}
+                    for e in exc.errors()
+                )
     default_zone = await _default_zone(users, principal, [i for i in items if i is not None])
     now = utcnow()
     rows = []
@@ -278,6 +306,11 @@ async def create_many(
         raise _invalid(errors)  # all-or-nothing: nothing stored
     async with conn.transaction():
         inserted = await repo.insert_reminders(conn, rows)
+        await repo.add_outbox(
+            conn,
+            "reminders.bulk_created",
+            {"uid": principal.uid, "count": len(inserted), "reminder_ids": [str(r["id"]) for r in inserted]},
+        )
     return {"items": [to_reminder(r) for r in inserted]}
 
 
@@ -372,14 +405,16 @@ async def patch(
             fields.update(columns, held_for_quiet_hours=False)
             reschedule = True
         if not fields:
-            return to_reminder(row)
+            return await _announce(conn, "reminder.updated", principal.uid, to_reminder(row))
         updated = await repo.update_reminder(conn, principal.uid, reminder_id, fields, reschedule=reschedule)
-    return to_reminder(updated)
+        return await _announce(conn, "reminder.updated", principal.uid, to_reminder(updated))
 
 
 async def delete(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID) -> None:
-    if not await repo.delete_reminder(conn, principal.uid, reminder_id):
-        raise NotFound("No such reminder", code="reminder_not_found")
+    async with conn.transaction():
+        if not await repo.delete_reminder(conn, principal.uid, reminder_id):
+            raise NotFound("No such reminder", code="reminder_not_found")
+        await repo.add_outbox(conn, "reminder.deleted", {"uid": principal.uid, "reminder_id": str(reminder_id)})
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -391,7 +426,7 @@ async def cancel(conn: asyncpg.Connection, principal: Principal, reminder_id: uu
     async with conn.transaction():
         row = await _locked(conn, principal, reminder_id)
         if row["status"] in ("cancelled", "completed"):
-            return to_reminder(row)
+            return await _announce(conn, "reminder.cancelled", principal.uid, to_reminder(row), scope=scope)
         if scope == "next":
             if not row["rrule"]:
                 raise _invalid(
@@ -409,7 +444,7 @@ async def cancel(conn: asyncpg.Connection, principal: Principal, reminder_id: uu
         else:
             fields = {"status": "cancelled", "cancelled_at": utcnow(), **_UNSCHEDULED}
         updated = await repo.update_reminder(conn, principal.uid, reminder_id, fields, reschedule=True)
-    return to_reminder(updated)
+        return await _announce(conn, "reminder.cancelled", principal.uid, to_reminder(updated), scope=scope)
 
 
 def _next_columns(nxt: tuple[datetime, int, datetime] | None, row: asyncpg.Record) -> dict[str, Any]:
@@ -434,6 +469,8 @@ async def cancel_matching(conn: asyncpg.Connection, principal: Principal, body: 
         n = await repo.cancel_matching(
             conn, principal.uid, ids=body.ids, due_from=body.due_from, due_to=body.due_to, tag=body.tag, q=body.q
         )
+        if n:
+            await repo.add_outbox(conn, "reminders.cancelled", {"uid": principal.uid, "count": n})
     return {"cancelled": n}
 
 
@@ -484,14 +521,14 @@ async def snooze(conn: asyncpg.Connection, principal: Principal, reminder_id: uu
         if row["next_occurrence_at"] is None or row["next_occurrence_at"] <= occ:
             fields["due_at"] = occ
         updated = await repo.update_reminder(conn, principal.uid, reminder_id, fields, reschedule=True)
-    return to_reminder(updated)
+        return await _announce(conn, "reminder.snoozed", principal.uid, to_reminder(updated))
 
 
 async def complete(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID) -> dict:
     async with conn.transaction():
         row = await _locked(conn, principal, reminder_id)
         if row["status"] == "completed":
-            return to_reminder(row)
+            return await _announce(conn, "reminder.completed", principal.uid, to_reminder(row))
         if row["status"] == "cancelled":
             raise Conflict("A cancelled reminder cannot be completed; reopen it first", code="reminder_cancelled")
         updated = await repo.update_reminder(
@@ -501,18 +538,18 @@ async def complete(conn: asyncpg.Connection, principal: Principal, reminder_id: 
             {"status": "completed", "completed_at": utcnow(), **_UNSCHEDULED},
             reschedule=True,
         )
-    return to_reminder(updated)
+        return await _announce(conn, "reminder.completed", principal.uid, to_reminder(updated))
 
 
 async def reopen(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID) -> dict:
     async with conn.transaction():
         row = await _locked(conn, principal, reminder_id)
         if row["status"] in ("scheduled", "fired"):
-            return to_reminder(row)
+            return await _announce(conn, "reminder.reopened", principal.uid, to_reminder(row))
         nxt = schedule_of(row).next_fire(not_before=utcnow())
         fields = {**_next_columns(nxt, row), "completed_at": None, "cancelled_at": None}
         updated = await repo.update_reminder(conn, principal.uid, reminder_id, fields, reschedule=True)
-    return to_reminder(updated)
+        return await _announce(conn, "reminder.reopened", principal.uid, to_reminder(updated))
 
 
 async def occurrences(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID, limit: int) -> dict:

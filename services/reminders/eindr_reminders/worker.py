@@ -10,10 +10,12 @@ window in memory:
    store (never a shared persistent store: APScheduler's FAQ warns of duplicate and missed
    runs), which runs at the exact second;
 3. the job runs ``service.fire``: in one transaction, with the row locked, the delivery row
-   (unique per reminder/occurrence/offset) is written and the reminder advanced. A version
-   or time mismatch (edited, cancelled, fired by another worker) makes it a no-op, so each
-   occurrence is delivered exactly once with any number of workers; a worker killed with
-   SIGKILL loses nothing: its leases expire and another worker claims the rows.
+   (unique per reminder/occurrence/offset) and its ``reminder.fired`` outbox event are
+   written and the reminder advanced. A version or time mismatch (edited, cancelled, fired
+   by another worker) makes it a no-op, so each occurrence is delivered exactly once with
+   any number of workers; a worker killed with SIGKILL loses nothing: its leases expire and
+   another worker claims the rows, and events it committed but had not yet published are
+   published by the next relay pass of any worker (the outbox relay, below).
 
 The same process consumes ``user.timezone_changed`` / ``user.deleted`` events, runs bulk
 jobs from the Redis queue, and retries push notifications left pending by a crash.
@@ -40,8 +42,8 @@ from eindr_common.redis_client import create_redis
 from eindr_common.settings import CommonSettings
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from . import outbox, service
 from . import repository as repo
-from . import service
 from .api import JOB_QUEUE
 from .app import migrations_dir
 from .clients import AuthClient, UsersClient
@@ -59,6 +61,7 @@ LATENESS = Histogram(
 CLAIMED = Counter("eindr_reminders_claimed_total", "Reminders claimed into this worker's window")
 HELD = Gauge("eindr_reminders_window_jobs", "Fires scheduled in this worker's in-memory window")
 PUSH = Counter("eindr_reminders_push_total", "Push notifications by result", ["result"])
+RELAY_INTERVAL_S = 2.0  # background outbox pass: events a crash or a Redis outage left behind
 
 
 class Worker:
@@ -70,6 +73,7 @@ class Worker:
         self.pending: dict[uuid.UUID, int] = {}  # reminder id -> version scheduled in APScheduler
         self.fcm: FcmSender | None = None
         self._warmups: set[asyncio.Task] = set()
+        self._relay_nudge = asyncio.Event()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -110,6 +114,7 @@ class Worker:
         )
         tasks = [
             asyncio.create_task(self._claim_loop(), name="claim"),
+            asyncio.create_task(self._relay_loop(), name="outbox-relay"),
             asyncio.create_task(self._events_loop(), name="events"),
             asyncio.create_task(self._jobs_loop(), name="jobs"),
             asyncio.create_task(self._push_retry_loop(), name="push-retry"),
@@ -131,6 +136,7 @@ class Worker:
                 await repo.release_leases(conn, self.id)
         except (OSError, asyncpg.PostgresError):
             log.warning("could not release leases; they will expire")
+        await outbox.flush_quietly(self.pool, self.redis)
         await self.users.aclose()
         await self.auth.aclose()
         if self.fcm:
@@ -252,24 +258,27 @@ class Worker:
             d = outcome.delivery
             LATENESS.observe(max(0.0, (d["delivered_at"] - d["fire_at"]).total_seconds()))
         await wake(self.redis, uid)
-        try:
-            await events.publish(
-                self.redis,
-                "reminders",
-                "reminder.fired",
-                {
-                    "uid": uid,
-                    "reminder_id": str(reminder_id),
-                    "occurrence_at": d["occurrence_at"].isoformat(),
-                    "offset_s": d["offset_s"],
-                    "delivery_id": str(d["id"]),
-                    "seq": d["seq"],
-                },
-            )
-        except Exception:
-            log.warning("could not publish reminder.fired", exc_info=True)
+        # reminder.fired committed with the delivery; the relay publishes it (one pass
+        # serves every fire that committed meanwhile).
+        self._relay_nudge.set()
         if d["push_pending"]:
             await self._push(d)
+
+    async def _relay_loop(self) -> None:
+        """Publish committed events: nudged after each delivery, and every few seconds for
+        what a crash (of any reminders process) or a Redis outage left in the outbox."""
+        while not self.stop.is_set():
+            try:
+                await asyncio.wait_for(self._relay_nudge.wait(), timeout=RELAY_INTERVAL_S)
+            except TimeoutError:
+                pass
+            self._relay_nudge.clear()
+            try:
+                await outbox.flush_quietly(self.pool, self.redis)
+            except Exception:
+                # flush_quietly covers database and Redis errors; anything else must not end
+                # the relay either (the rows stay in the outbox for the next pass).
+                log.warning("outbox relay pass failed", exc_info=True)
 
     # ------------------------------------------------------------ push
 

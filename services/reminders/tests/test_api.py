@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from eindr_common.testing import new_uid
 
+from eindr_reminders.domain import search_grams
+
 from .conftest import headers_for
 
 
@@ -181,6 +183,43 @@ def test_list_filters_and_cursor_pagination(api, alice):
     r = api.get("/v1/reminders", params={"q": "a\u0000"}, headers=alice)
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "q"
     assert api.get("/v1/reminders", params={"cursor": "garbage!"}, headers=alice).status_code == 400
+
+
+def test_text_query_matches_substrings_of_title_notes_and_phrase_literally(api, alice):
+    """``q`` is a case-insensitive substring of the title, the notes or the phrase, with no
+    wildcards (the trigram index pre-selects; the ILIKE on each field decides)."""
+    items = [
+        {"title": "Buy MILK", "due_at": soon(10)},
+        {"title": "call", "notes": "ask about the milkshake", "due_at": soon(11)},
+        {"title": "x", "phrase": "remind me about milk tomorrow", "due_at": soon(12)},
+        {"title": "abc", "notes": "def", "due_at": soon(13)},
+        {"title": "a_c 100%", "due_at": soon(14)},
+    ]
+    ids = [i["id"] for i in api.post("/v1/reminders:bulk", json={"items": items}, headers=alice).json()["items"]]
+
+    def found(q: str) -> list[str]:
+        return [i["id"] for i in api.get("/v1/reminders", params={"q": q}, headers=alice).json()["items"]]
+
+    assert found("milk") == ids[:3]
+    assert found("ILK") == ids[:3]  # inside a word, any case
+    assert found("milkshake") == [ids[1]]
+    assert found("c\nd") == [] and found("abcdef") == []  # never across two fields
+    assert found("a_c") == [ids[4]] and found("0%") == [ids[4]]  # _ and % are literal
+    assert found("abc") == [ids[3]]
+    assert found("BC") == [ids[3]]  # shorter than a trigram: still a substring match
+    assert found("milk tea") == []
+    r = api.post("/v1/reminders:cancel", json={"q": "MILK"}, headers=alice)
+    assert r.json() == {"cancelled": 3}
+    assert found("milk") == ids[:3] and count(api, alice, status="cancelled") == 3
+
+
+def test_search_keys_computed_in_python_equal_the_migrations_sql_function(api, db):
+    """The service writes keys computed by domain.search_grams; migration 0002 backfilled
+    existing reminders with its SQL twin, reminders.search_grams. Both must agree."""
+    samples = ["Buy MILK", "İstanbul \u212aelvin Ilık", "café ÜBER 😀 €5", "a\nb c", "ab", "", "x" * 60, "ΟΔΟΣ σ ς"]
+    for text in samples:
+        (in_sql,) = db.execute("SELECT reminders.search_grams(%s)", (text,)).fetchone()
+        assert sorted(in_sql) == search_grams(text), text
 
 
 def test_cancel_by_filter(api, alice):

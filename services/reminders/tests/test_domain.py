@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from eindr_reminders.domain import (
     parse_offset,
     quiet_hold_until,
     resolve_zone,
+    search_grams,
 )
 
 NY = resolve_zone("America/New_York")
@@ -180,3 +182,22 @@ def test_quiet_hours_wrapping_midnight():
     assert quiet_hold_until(utc(2026, 1, 11, 12, 0), ams, start, end) is None
     # a daytime window (13:00-14:00 local = 12:00-13:00Z)
     assert quiet_hold_until(utc(2026, 1, 11, 12, 15), ams, time(13, 0), time(14, 0)) == utc(2026, 1, 11, 13, 0)
+
+
+def test_search_keys_of_a_substring_are_keys_of_the_text_whatever_the_case():
+    """The index condition is necessary for the ILIKE match: every key of q is a key of any
+    text that contains q case-insensitively (ASCII case, and the letters a libc lower()
+    maps onto ASCII: İ, the Kelvin sign, Turkish ı)."""
+    rng = random.Random(3)
+    alphabet = "abcXYZ iIıİkK\u212aéÉü€😀\n_%"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        start = rng.randint(0, len(text))
+        piece = text[start : start + rng.randint(0, 10)]
+        query = "".join(c.swapcase() if c.isascii() and rng.random() < 0.5 else c for c in piece)
+        assert set(search_grams(query)) <= set(search_grams(text)), (text, query)
+    assert search_grams("İstanbul") == search_grams("istanbul") and search_grams("\u212aelvin") == search_grams(
+        "kelvin"
+    )
+    assert search_grams("ab") == [] and search_grams(None, "", "abc") == ["abc"]
+    assert search_grams("Été", "ÜBER") == ["\x1abe", "\x1at\x1a", "ber"]  # other non-ASCII: one placeholder

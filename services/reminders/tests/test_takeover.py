@@ -1,13 +1,18 @@
 """Two worker processes fire 2,000 reminders; one is SIGKILLed mid-run: every reminder is
-delivered exactly once (delivery rows and SSE events counted). This module runs no other
-worker, so the two under test are the only ones claiming."""
+delivered exactly once (delivery rows and SSE events counted), and none of its
+``reminder.fired`` events is lost. This module runs no other worker, so the two under test
+are the only ones claiming."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import redis
+from eindr_common.outbox import BATCH
 from eindr_common.testing import new_uid
 
 from .conftest import headers_for, wait_for
@@ -15,7 +20,7 @@ from .sse import SseReader
 
 
 def test_two_workers_2000_reminders_one_sigkilled_every_reminder_exactly_once(
-    api, reminders_api, start_worker_module, db
+    api, reminders_api, start_worker_module, db, redis_url
 ):
     env = {
         "EINDR_REMINDERS_WINDOW_S": "3",
@@ -83,4 +88,26 @@ def test_two_workers_2000_reminders_one_sigkilled_every_reminder_exactly_once(
         (users, b.env["EINDR_REMINDERS_WORKER_ID"], killed_at),
     ).fetchone()[0]
     assert workers.get(a.env["EINDR_REMINDERS_WORKER_ID"], 0) > 0 and b_after_kill > 0
+
+    # reminder.fired went through the outbox: none lost to the SIGKILL. Publishing is at
+    # least once: only the relay batch A was publishing when killed (at most outbox.BATCH
+    # events) can reach the stream twice.
+    wait_for(
+        lambda: (
+            db.execute("SELECT count(*) FROM reminders.outbox WHERE payload ->> 'uid' = ANY(%s)", (users,)).fetchone()[
+                0
+            ]
+            == 0
+        ),
+        60,
+        message="outbox relayed",
+    )
+    with redis.Redis.from_url(redis_url, decode_responses=True) as rds:
+        fired = [
+            json.loads(f["payload"]) for _, f in rds.xrange("eindr:events:reminders") if f["type"] == "reminder.fired"
+        ]
+    per_delivery = Counter(e["delivery_id"] for e in fired if e["uid"] in users)
+    delivery_ids = {str(r[0]) for r in db.execute("SELECT id FROM reminders.deliveries WHERE uid = ANY(%s)", (users,))}
+    assert set(per_delivery) == delivery_ids
+    assert sum(n - 1 for n in per_delivery.values()) <= BATCH
     print(f"\nworker A held {held_by_a} leases when killed; deliveries per worker: {workers}")

@@ -1,0 +1,177 @@
+"""Query plans of the free-text filter ``q`` (list and cancel by filter) at scale; prints
+EXPLAIN ANALYZE output, asserts nothing (not a test).
+
+    .venv/bin/python services/reminders/explain_search.py [--rows 100000] [--users 1]
+
+Seeds ``--rows`` reminders spread over ``--users`` users (COPY, straight into the reminders
+schema; titles, notes and phrases drawn from a vocabulary, the searched word in about 0.1%
+of them), then EXPLAINs exactly the SQL the repository sends (captured from
+``repository.list_reminders`` / ``repository.cancel_matching``), for the first user.
+
+Uses EINDR_DATABASE_URL when set (the reminders schema is truncated!), else starts
+PostgreSQL (pgserver) in a temporary directory, like the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from eindr_common.localstack import start_postgres
+from eindr_common.migrations import upgrade
+
+from eindr_reminders import repository
+from eindr_reminders.domain import search_grams
+
+WORDS = (  # noqa: SIM905 (a vocabulary reads better as prose)
+    "call buy pay book send email check water clean pick up bring renew cancel order fix read write plan "
+    "mum dad milk bread rent bills car plants kitchen kids school gym doctor bank insurance passport visa "
+    "meeting report invoice tickets flowers birthday present laundry groceries vet train flight hotel"
+).split()
+RARE = "dentist"
+
+
+class Capture:
+    """Stands in for a connection: records the statement the repository would send."""
+
+    def __init__(self) -> None:
+        self.sql = ""
+        self.args: tuple[Any, ...] = ()
+
+    async def fetch(self, sql: str, *args: Any) -> list:
+        self.sql, self.args = sql, args
+        return []
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        self.sql, self.args = sql, args
+        return "UPDATE 0"
+
+
+def text(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+async def seed(dsn: str, rows: int, users: int) -> str:
+    rng = random.Random(7)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(
+        "TRUNCATE reminders.deliveries, reminders.user_sequences, reminders.reminder_search, reminders.reminders CASCADE"
+    )
+    start = datetime.now(UTC) + timedelta(days=1)
+    records = []
+    for i in range(rows):
+        due = start + timedelta(minutes=i)
+        title = text(rng, 3)
+        if rng.random() < 0.001:
+            title = f"{RARE} {title}"
+        records.append(
+            (
+                uuid.uuid4(),
+                f"explain-{i % users}",
+                title,
+                text(rng, 8) if i % 3 == 0 else None,
+                f"remind me to {title}" if i % 2 == 0 else None,
+                due.replace(tzinfo=None),
+                "+00:00",
+                "fixed",
+                [0],
+                "scheduled",
+                due,
+                due,
+                0,
+                due,
+            )
+        )
+    await conn.copy_records_to_table(
+        "reminders",
+        schema_name="reminders",
+        records=records,
+        columns=[
+            "id",
+            "uid",
+            "title",
+            "notes",
+            "phrase",
+            "anchor_local",
+            "timezone",
+            "tz_mode",
+            "alarms",
+            "status",
+            "due_at",
+            "next_occurrence_at",
+            "next_offset_s",
+            "next_fire_at",
+        ],
+    )
+    await conn.copy_records_to_table(
+        "reminder_search",
+        schema_name="reminders",
+        columns=["reminder_id", "grams"],
+        records=[(r[0], search_grams(r[2], r[3], r[4])) for r in records],
+    )
+    await conn.execute("ANALYZE reminders.reminders, reminders.reminder_search")
+    await conn.close()
+    return "explain-0"
+
+
+async def explain(dsn: str, uid: str, q: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        cap = Capture()
+        await repository.list_reminders(
+            cap, uid, status=None, due_from=None, due_to=None, tag=None, q=q, limit=51, after=None
+        )
+        print(f"\n-- GET /v1/reminders?q={q}  (repository.list_reminders)")
+        for (line,) in await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + cap.sql, *cap.args):
+            print(line)
+        cap = Capture()
+        await repository.cancel_matching(cap, uid, ids=None, due_from=None, due_to=None, tag=None, q=q)
+        print(f'\n-- POST /v1/reminders:cancel {{"q": "{q}"}}  (repository.cancel_matching; rolled back)')
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            for (line,) in await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + cap.sql, *cap.args):
+                print(line)
+        finally:
+            await tx.rollback()
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--users", type=int, default=1)
+    ap.add_argument("--q", action="append", help=f"queries to explain (default: {RARE!r} and 'milk')")
+    args = ap.parse_args()
+    cleanup = None
+    dsn = os.environ.get("EINDR_DATABASE_URL")
+    if not dsn:
+        server, dsn = start_postgres(Path(tempfile.mkdtemp(prefix="reminders-explain-")) / "pg")
+        cleanup = server.cleanup
+    try:
+        upgrade(HERE / "migrations", dsn)
+        uid = asyncio.run(seed(dsn, args.rows, args.users))
+        print(f"{args.rows:,} reminders over {args.users:,} user(s); plans for {uid}")
+        for q in args.q or [RARE, "milk"]:
+            asyncio.run(explain(dsn, uid, q))
+    finally:
+        if cleanup:
+            cleanup()
+
+
+if __name__ == "__main__":
+    main()
