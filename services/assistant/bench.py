@@ -79,12 +79,14 @@ def main() -> None:
         users = start("users", "eindr_users.app:create_app")
         reminders = start("reminders", "eindr_reminders.app:create_app", EINDR_USERS_URL=users.url)
         ledger = start("ledger", "eindr_ledger.app:create_app", EINDR_REMINDERS_URL=reminders.url, EINDR_FRIENDS_URL="http://127.0.0.1:9")
+        friends = start("friends", "eindr_friends.app:create_app", EINDR_FRIENDS_HASH_PEPPER="bench-pepper-0123456789abcdef0123456789")
+        calendar = start("calendar", "eindr_calendar.app:create_app", EINDR_REMINDERS_URL=reminders.url)
         notes = start("notes", "eindr_notes.app:create_app", EINDR_STT_URL=stt.url, EINDR_INTENT_URL=intent.url,
-                      EINDR_NOTES_STORAGE_DIR=str(tmp / "notes"))
+                      EINDR_FRIENDS_URL=friends.url, EINDR_NOTES_STORAGE_DIR=str(tmp / "notes"))
         assistant = start("assistant", "eindr_assistant.app:create_app", EINDR_STT_URL=stt.url, EINDR_INTENT_URL=intent.url,
                           EINDR_TTS_URL=tts.url, EINDR_CHAT_URL="http://127.0.0.1:9", EINDR_USERS_URL=users.url,
                           EINDR_REMINDERS_URL=reminders.url, EINDR_LEDGER_URL=ledger.url, EINDR_NOTES_URL=notes.url,
-                          EINDR_FRIENDS_URL="", EINDR_CALENDAR_URL="", EINDR_HISTORY_URL="",
+                          EINDR_FRIENDS_URL=friends.url, EINDR_CALENDAR_URL=calendar.url, EINDR_HISTORY_URL="",
                           EINDR_ASSISTANT_BUDGET_S="30", EINDR_ASSISTANT_STT_TIMEOUT_S="20")
         http = httpx.Client(timeout=60)
 

@@ -113,6 +113,12 @@ def score(cmd: dict[str, Any], body: dict[str, Any], stored: dict[str, list[dict
         statuses = [a["status"] for a in body.get("actions", [])]
         if intent_ok and statuses != ["not_supported"]:
             problems.append(f"actions {statuses} != ['not_supported']")
+    if "statuses" in cmd:
+        # Queries and answers that change nothing are judged on what the assistant did
+        # (a fresh user has no friends: sharing must say so, not pretend).
+        statuses = [a["status"] for a in body.get("actions", [])]
+        if intent_ok and statuses != cmd["statuses"]:
+            problems.append(f"actions {statuses} != {cmd['statuses']}")
     if not any(k in cmd for k in ("due", "title", "ledger", "note")):
         # Queries and chat change nothing.
         if any(stored.get(k) for k in ("reminders", "ledger", "notes")):

@@ -25,7 +25,7 @@ from prometheus_client import Counter, Histogram
 
 from eindr_common.identity import Principal
 
-from . import conversation, replies, slots
+from . import agenda, conversation, replies, sharing, slots
 from .clients import Deadline, Domain, DomainRejected, DomainUnavailable, Inference, StageUnavailable
 from .settings import AssistantSettings
 
@@ -181,6 +181,13 @@ async def intent_stage(turn: Turn) -> Turn:
             turn.pending = pending
             INTENTS.labels(turn.intent, "true").inc()
             return turn
+        if sharing.answers_pending(turn.text, pending):
+            # "Which Ali?" — "Ali Raza": the name answers the question, no classifier needed.
+            turn.intent, turn.confidence, turn.accepted = "share_with_friend", 1.0, True
+            turn.pending = pending
+            turn.slots["intent_source"] = "follow_up"
+            INTENTS.labels(turn.intent, "true").inc()
+            return turn
         # Anything else is a new command: the question lapses.
         await conversation.drop_pending(deps.redis, turn.principal.uid, turn.conversation_id)
     text = turn.classified_text or turn.text
@@ -196,6 +203,11 @@ async def intent_stage(turn: Turn) -> Turn:
             turn.alternatives = [{"intent": turn.intent, "confidence": turn.confidence}] + turn.alternatives[:2]
             turn.intent, turn.confidence, turn.accepted = hint, 1.0, True
             turn.slots["intent_source"] = "command_verb"
+    if turn.intent == "share_with_friend" and slots.starts_as_reminder(text):
+        # The model hears "share … with Omar" in "remind me to share the slides with Omar at 9".
+        turn.alternatives = [{"intent": turn.intent, "confidence": turn.confidence}] + turn.alternatives[:2]
+        turn.intent, turn.accepted = "create_reminder", True
+        turn.slots["intent_source"] = "command_verb"
     INTENTS.labels(result.intent, str(turn.accepted).lower()).inc()
     return turn
 
@@ -230,13 +242,13 @@ def extract_slots(turn: Turn) -> dict[str, Any]:
             out["due_at"] = when.due_at.isoformat(timespec="minutes")
             out["timezone"] = when.timezone
             out["rrule"] = when.rrule
-    elif intent in ("cancel_reminder", "list_reminders", "snooze_reminder"):
+    elif intent in ("cancel_reminder", "list_reminders", "snooze_reminder", "calendar_query"):
         rng = slots.day_range(text, lang=lang, timezone=zone, now=turn.now)
         if rng is None and turn.classified_text:
             rng = slots.day_range(turn.classified_text, lang="en", timezone=zone, now=turn.now)
         if rng is not None:
             out["due_from"], out["due_to"], out["day"] = rng.start.isoformat(), rng.end.isoformat(), rng.label
-        if intent != "list_reminders":
+        if intent not in ("list_reminders", "calendar_query"):
             q_src = turn.classified_text if (lang != "en" and turn.classified_text) else text
             q_rng = slots.day_range(q_src, lang="en" if q_src is not text else lang, timezone=zone, now=turn.now)
             q = slots.reminder_query(q_src, q_rng.spans if q_rng else [])
@@ -257,6 +269,13 @@ def extract_slots(turn: Turn) -> dict[str, Any]:
         if led.amount is not None:
             out["amount"] = str(led.amount.value)
             out["currency"] = led.amount.currency
+    elif intent == "share_with_friend":
+        share = slots.parse_share(text, lang=lang)
+        if (share.friend is None or share.query is None) and turn.classified_text:
+            en = slots.parse_share(turn.classified_text, lang="en")
+            share = slots.ShareSlots(share.friend or en.friend, share.item_type or en.item_type, share.query or en.query,
+                                     share.access if share.access == "edit" else en.access)
+        out.update(friend=share.friend, item_type=share.item_type, query=share.query, access=share.access)
     elif intent == "add_note":
         out["text"] = slots.note_text(turn.text)
     elif intent == "search_notes":
@@ -274,7 +293,7 @@ def _strip_snooze_duration(q: str) -> str | None:
 
 
 async def slots_stage(turn: Turn) -> Turn:
-    if turn.empty or not turn.accepted or turn.intent in ("confirm", "deny"):
+    if turn.empty or not turn.accepted or turn.intent in ("confirm", "deny") or turn.pending is not None:
         return turn
     source = turn.slots.get("intent_source")
     turn.slots = extract_slots(turn)
@@ -598,8 +617,9 @@ async def _resolve_pending(turn: Turn) -> None:
         return
     kind = pending.get("kind")
     if turn.intent == "deny":
-        turn.act(kind or "pending", "reminders" if kind == "cancel_reminders" else "ledger", "declined", ids=pending.get("ids", []))
-        turn.say("confirm_declined")
+        service = {"cancel_reminders": "reminders", sharing.PENDING_KIND: "friends"}.get(kind or "", "ledger")
+        turn.act(kind or "pending", service, "declined", ids=pending.get("ids", []))
+        turn.say("share_declined" if kind == sharing.PENDING_KIND else "confirm_declined")
         return
     try:
         if kind == "cancel_reminders":
@@ -636,6 +656,8 @@ HANDLERS: dict[str, Callable[[Turn], Awaitable[None]]] = {
     "ledger_add": ledger_add,
     "ledger_query": ledger_query,
     "ledger_settle": ledger_settle,
+    "share_with_friend": sharing.share_with_friend,
+    "calendar_query": agenda.calendar_query,
 }
 
 

@@ -18,8 +18,8 @@ class AssistantSettings(CommonSettings):
     reminders_url: str = "http://127.0.0.1:8103"
     notes_url: str = "http://127.0.0.1:8104"
     ledger_url: str = "http://127.0.0.1:8105"
-    friends_url: str = ""
-    calendar_url: str = ""
+    friends_url: str = "http://127.0.0.1:8106"  # share_with_friend (friends list, shares)
+    calendar_url: str = "http://127.0.0.1:8107"  # calendar_query (connections and their sync state)
     history_url: str = "http://127.0.0.1:8108"
     # Below this intent confidence the assistant asks instead of acting.
     assistant_min_confidence: float = 0.45

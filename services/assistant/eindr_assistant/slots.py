@@ -27,6 +27,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo
 
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -705,7 +706,7 @@ def _first_occurrence(parts: dict[str, str], start: datetime, now_local: datetim
 
 
 def day_range(text: str, *, lang: str, timezone: str, now: datetime) -> DayRange | None:
-    """The local day(s) a list/cancel request names: today, tomorrow, a weekday, a date, this week."""
+    """The local day(s) a list/cancel/calendar request names: today, tomorrow, a weekday, a date, this or next week."""
     lex = lexicon(lang)
     zone = ZoneInfo(timezone)
     today = now.astimezone(zone).date()
@@ -727,6 +728,11 @@ def day_range(text: str, *, lang: str, timezone: str, now: datetime) -> DayRange
         mm = _first(r"\b(?:this|the) week(?:'s)?\b|\bdiese woche\b|\besta semana\b|\bcette semaine\b", t)
         if mm:
             day, days, label, span = today, 7 - today.weekday(), "week", mm.span()
+    if day is None:
+        mm = _first(r"\bnext week(?:'s)?\b|\bnächste woche\b|\bnaechste woche\b|\b(?:la )?próxima semana\b|\b(?:la )?proxima semana\b"
+                    r"|\bla semana que viene\b|\bla semaine prochaine\b|अगले हफ्ते|اگلے ہفتے", t)
+        if mm:
+            day, days, label, span = today + timedelta(days=7 - today.weekday()), 7, "next_week", mm.span()
     if day is None:
         for pattern in _ABS_DATES.get(lang, []):
             mm = _first(pattern, t)
@@ -1087,6 +1093,8 @@ def yes_no(text: str, lang: str) -> bool | None:
 
 _COMMAND_HINTS: dict[str, list[tuple[str, str]]] = {
     "es": [
+        (r"\b(?:comparte|compartir|comparta)\b", "share_with_friend"),
+        (r"\bcalendario\b|\bagenda\b|\bqu[eé] tengo (?:hoy|mañana|manana|el|esta|este)\b", "calendar_query"),
         (r"\b(?:cancela|borra|elimina|quita)\b.*\brecordatorio", "cancel_reminder"),
         (r"\b(?:qué|cuáles|cuales|que) (?:recordatorios|son mis recordatorios)|\bmis recordatorios\b", "list_reminders"),
         (r"\brecu[eé]rdame\b|\brecordatorio\b|\bav[ií]same\b", "create_reminder"),
@@ -1094,6 +1102,8 @@ _COMMAND_HINTS: dict[str, list[tuple[str, str]]] = {
         (r"\b(?:anota|apunta|toma nota)\b|^nota\b", "add_note"),
     ],
     "de": [
+        (r"\bteile?\b.*\bmit\b", "share_with_friend"),
+        (r"\bkalender\b|\bwas habe ich (?:heute|morgen|am|diese|nächste)\b|\bwas steht (?:heute|morgen|am|diese|nächste)\b", "calendar_query"),
         (r"\b(?:lösche|entferne|storniere)\b.*\berinnerung", "cancel_reminder"),
         (r"\b(?:welche|was sind meine) erinnerungen\b|\bmeine erinnerungen\b", "list_reminders"),
         (r"\berinnere? mich\b|\berinnerung\b", "create_reminder"),
@@ -1101,6 +1111,8 @@ _COMMAND_HINTS: dict[str, list[tuple[str, str]]] = {
         (r"\b(?:notiere|notiz|schreib auf)\b", "add_note"),
     ],
     "fr": [
+        (r"\bpartager?\b|\bpartagez\b", "share_with_friend"),
+        (r"\bagenda\b|\bcalendrier\b|\bqu'est-ce que j'ai (?:aujourd'hui|demain|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|cette)\b", "calendar_query"),
         (r"\b(?:annule|supprime|efface)\b.*\brappels?\b", "cancel_reminder"),
         (r"\b(?:quels sont mes|mes) rappels\b", "list_reminders"),
         (r"\brappelle[- ]moi\b|\brappelez[- ]moi\b|\brappel\b", "create_reminder"),
@@ -1108,18 +1120,31 @@ _COMMAND_HINTS: dict[str, list[tuple[str, str]]] = {
         (r"\b(?:note|prends note)\b", "add_note"),
     ],
     "hi": [
+        (r"शेयर|साझा", "share_with_friend"),
+        (r"कैलेंडर|कार्यक्रम", "calendar_query"),
         (r"(?:रिमाइंडर|याद दिलाना).*(?:रद्द|हटा|कैंसल)", "cancel_reminder"),
         (r"याद दिला|रिमाइंडर", "create_reminder"),
         (r"उधार|देने हैं|देना है", "ledger_add"),
         (r"नोट", "add_note"),
     ],
     "ur": [
+        (r"شیئر|شریک", "share_with_friend"),
+        (r"کیلنڈر|شیڈول", "calendar_query"),
         (r"(?:ریمائنڈر|یاد دہانی).*(?:منسوخ|ہٹا|کینسل)", "cancel_reminder"),
         (r"یاد دلا|ریمائنڈر|یاد دہانی", "create_reminder"),
         (r"ادھار|دینے ہیں|دینا ہے", "ledger_add"),
         (r"نوٹ", "add_note"),
     ],
 }
+
+
+_REMINDER_COMMAND_EN = re.compile(r"^\W*(?:please |hey |ok |okay )?(?:remind me|set (?:me )?a reminder|don't let me forget|do not let me forget)\b",
+                                  flags=re.IGNORECASE)
+
+
+def starts_as_reminder(text: str) -> bool:
+    """'remind me to share the slides with Omar at 9' asks for a reminder, not a share."""
+    return bool(_REMINDER_COMMAND_EN.match(text))
 
 
 def command_hint(text: str, lang: str) -> str | None:
@@ -1129,3 +1154,116 @@ def command_hint(text: str, lang: str) -> str | None:
         if re.search(pattern, text, flags=re.IGNORECASE):
             return intent
     return None
+
+
+# --- sharing with a friend -----------------------------------------------------------------
+
+# "<verb> <item> with <friend>" per language; Hindi and Urdu put the friend before
+# "के साथ / کے ساتھ" and the verb last. ``item`` and ``name`` are cleaned afterwards.
+_SHARE_PATTERNS: dict[str, list[str]] = {
+    "en": [
+        r"^(?:please )?(?:can you |could you |would you )?(?:please )?(?:share|send|forward|show)\s+(?P<item>.+)\s+with\s+(?P<name>.+)$",
+        r"^(?:please )?(?:can you |could you |would you )?(?:please )?(?:share|send|forward|show)\s+(?P<item>.+)\s+to\s+(?P<name>.+)$",
+        r"^(?:please )?(?:let|allow)\s+(?P<name>.+?)\s+(?:to\s+)?(?P<verb>see|view|read|edit|change|access|have)\s+(?P<item>.+)$",
+        r"^(?:please )?give\s+(?P<name>.+?)\s+(?:(?P<verb>read|view|edit|write)\s+)?access\s+to\s+(?P<item>.+)$",
+        r"^(?:please )?make\s+(?P<item>.+?)\s+visible\s+to\s+(?P<name>.+)$",
+    ],
+    # "with" before "to": the item itself may contain "a"/"an"/"à" ("ir a la playa").
+    "es": [r"^(?:por favor )?(?:comparte|compartir|comparta|envía|envia|manda)(?:le)?\s+(?P<item>.+)\s+con\s+(?P<name>.+)$",
+           r"^(?:por favor )?(?:envía|envia|manda)(?:le)?\s+(?P<item>.+)\s+a\s+(?P<name>.+)$"],
+    "de": [r"^(?:bitte )?(?:teile|teil|schicke|schick|sende)\s+(?P<item>.+)\s+mit\s+(?P<name>.+?)(?:\s+(?:bitte|teilen))?$",
+           r"^(?:bitte )?(?:schicke|schick|sende)\s+(?P<item>.+)\s+an\s+(?P<name>.+?)(?:\s+bitte)?$"],
+    "fr": [r"^(?:s'il te plaît |stp )?(?:partage|partager|partagez|envoie|envoyer)\s+(?P<item>.+)\s+avec\s+(?P<name>.+)$",
+           r"^(?:s'il te plaît |stp )?(?:envoie|envoyer)\s+(?P<item>.+)\s+à\s+(?P<name>.+)$"],
+    "hi": [r"^(?:मेरा |मेरी )?(?P<item>.+?)\s+(?P<name>\S+)\s+(?:के साथ|को)\s+(?:शेयर|साझा)"],
+    "ur": [r"^(?:میرا |میری )?(?P<item>.+?)\s+(?P<name>\S+)\s+(?:کے ساتھ|کو)\s+(?:شیئر|شریک)"],
+}
+_REMINDER_WORDS = r"reminders?|recordatorios?|erinnerung(?:en)?|rappels?|रिमाइंडर|याद दहानी|یاد دہانی|ریمائنڈر"
+_NOTE_WORDS = r"notes?|memos?|notas?|notiz(?:en)?|नोट|نوٹ"
+_ITEM_FILLER = (
+    r"my|the|this|that|a|an|our|about|called|named|titled|for|on|of|with|to|"
+    r"mi|mis|el|la|los|las|un|una|del|de|sobre|al|lo|"
+    r"meine|mein|meinen|die|den|das|der|an|über|zum|zur|vom|von|"
+    r"mon|ma|mes|le|les|du|des|sur|d'|l'|"
+    r"मेरा|मेरी|मेरे|वाला|वाली|वाले|का|की|के|"
+    r"میرا|میری|میرے|والا|والی|والے|کا|کی|کے"
+)
+_NAME_TAIL = r"\s*(?:,|\bso\b|\band\b|\btoo\b|\bas well\b|\bplease\b|\bthanks\b|\bpor favor\b|\bbitte\b|\bs'il te plaît\b|\btambién\b|\bauch\b|\baussi\b).*$"
+
+
+@dataclass
+class ShareSlots:
+    friend: str | None
+    item_type: str | None  # reminder | note | None (not said: reminders first, then notes)
+    query: str | None  # words naming the item ("dentist")
+    access: str  # view | edit
+
+
+def parse_share(text: str, *, lang: str) -> ShareSlots:
+    """'share my dentist reminder with Ali' → friend 'Ali', a reminder about 'dentist', view."""
+    t = " ".join(text.strip().strip(" .!?¿¡।۔").split())
+    item_raw = name_raw = verb = None
+    for pattern in _SHARE_PATTERNS.get(lang, []) + (_SHARE_PATTERNS["en"] if lang != "en" else []):
+        m = re.search(pattern, t, flags=re.IGNORECASE)
+        if m:
+            item_raw, name_raw, verb = m.group("item"), m.group("name"), m.groupdict().get("verb")
+            break
+    access = "edit" if re.search(r"\b(?:edit|change|write|modify|editar|bearbeiten|ändern|modifier)\b", t, flags=re.IGNORECASE) \
+        or (verb or "").lower() in ("edit", "change", "write") else "view"
+    if item_raw is None:
+        # "share my dentist reminder": the item without a friend (the assistant asks who).
+        m = re.search(r"^(?:please |por favor |bitte )?(?:can you |could you )?(?:share|send|forward|comparte|compartir|teile|teil|partage|partager)\s+(?P<item>.+)$",
+                      t, flags=re.IGNORECASE)
+        return ShareSlots(friend=None, item_type=_item_type(t), query=_item_query(m.group("item")) if m else None, access=access)
+    name = re.sub(_NAME_TAIL, "", name_raw or "", flags=re.IGNORECASE).strip(" ,.'")
+    name = re.sub(r"^(?:my|mi|mein|meine|mon|ma)\s+", "", name, flags=re.IGNORECASE)
+    name = re.sub(r"'s$", "", name)
+    words = name.split()[:3]
+    return ShareSlots(friend=" ".join(words) or None, item_type=_item_type(item_raw), query=_item_query(item_raw), access=access)
+
+
+def _item_type(text: str) -> str | None:
+    if re.search(rf"(?<!\w)(?:{_REMINDER_WORDS})(?!\w)", text, flags=re.IGNORECASE):
+        return "reminder"
+    if re.search(rf"(?<!\w)(?:{_NOTE_WORDS})(?!\w)", text, flags=re.IGNORECASE):
+        return "note"
+    return None
+
+
+def _item_query(item: str) -> str | None:
+    t = re.sub(rf"(?<!\w)(?:{_REMINDER_WORDS}|{_NOTE_WORDS})(?!\w)", " ", item, flags=re.IGNORECASE)
+    t = re.sub(r"(?<=\w)['’]s\b", "", t)  # Whisper writes "my dentist's reminder"
+    t = re.sub(r"\b(?:so|and) (?:he|she|they) can .*$|\bwith (?:edit|read|view) access\b", " ", t, flags=re.IGNORECASE)
+    words = [w for w in re.split(r"\s+", t.strip(" ,.'")) if w]
+    filler = re.compile(rf"^(?:{_ITEM_FILLER})$", flags=re.IGNORECASE)
+    while words and filler.match(words[0]):
+        words.pop(0)
+    while words and filler.match(words[-1]):
+        words.pop()
+    q = " ".join(words).strip(" ,.'")
+    if q.lower() in ("", "it", "that", "this", "them", "lo", "la", "es", "das", "ça", "ca"):
+        return None
+    return q
+
+
+def _name_score(heard: str, name: str) -> float:
+    """How well a heard name fits a friend's display name: the whole name, or any one part
+    of it ("Ali" → "Ali Khan" scores 100; "Ali" → "Alice" only 75)."""
+    from rapidfuzz import fuzz, utils
+
+    h, n = utils.default_process(heard), utils.default_process(name)
+    if not h or not n:
+        return 0.0
+    parts = n.split()
+    return max([fuzz.ratio(h, n), fuzz.token_sort_ratio(h, n)] + [fuzz.ratio(h, p) for p in parts])
+
+
+def match_friends(heard: str, friends: list[dict[str, Any]], *, threshold: float = 75.0, margin: float = 10.0) -> list[dict[str, Any]]:
+    """The friends ``heard`` may refer to, best first: one → that friend; several → ask which
+    (a near tie is never settled by a guess); none → nobody by that name."""
+    scored = [(_name_score(heard, f.get("display_name") or ""), f) for f in friends]
+    scored = [(s, f) for s, f in scored if s >= threshold]
+    if not scored:
+        return []
+    best = max(s for s, _ in scored)
+    return [f for s, f in sorted(scored, key=lambda x: -x[0]) if s >= best - margin]

@@ -1,22 +1,30 @@
 """Fixtures of the assistant tests: every server is the real one, as its own process.
 
 Session-scoped (models load once): the STT server (Whisper base), the intent server
-(MiniLM), the TTS server (Piper + espeak-ng), the users, reminders, ledger and notes
-services on the session's PostgreSQL and Redis, and the assistant pointed at all of them.
+(MiniLM), the TTS server (Piper + espeak-ng), the users, reminders, ledger, notes, friends
+and calendar services on the session's PostgreSQL and Redis, a real Radicale CalDAV server
+for the calendar to sync, and the assistant pointed at all of them.
 """
 
 from __future__ import annotations
 
 import io
 import subprocess
+import sys
+import time
 import wave
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from eindr_common.localstack import free_port
 from eindr_common.testing import ServiceProcess, auth_headers, new_uid
+
+FRIENDS_PEPPER = "assistant-test-pepper-0123456789abcdef"
 
 
 def _inference(tmp, name: str, app: str, env: dict[str, str] | None = None) -> ServiceProcess:
@@ -66,20 +74,34 @@ def ledger_svc(start_service, reminders_svc):
 
 
 @pytest.fixture(scope="session")
-def notes_svc(start_service, stt_url, intent_url, eindr_tmp):
+def friends_svc(start_service):
+    return start_service("friends", "eindr_friends.app:create_app", env={"EINDR_FRIENDS_HASH_PEPPER": FRIENDS_PEPPER})
+
+
+@pytest.fixture(scope="session")
+def notes_svc(start_service, stt_url, intent_url, friends_svc, eindr_tmp):
+    # With the friends service: a note shared with a friend is readable by that friend.
     return start_service("notes", "eindr_notes.app:create_app",
-                         env={"EINDR_STT_URL": stt_url, "EINDR_INTENT_URL": intent_url,
+                         env={"EINDR_STT_URL": stt_url, "EINDR_INTENT_URL": intent_url, "EINDR_FRIENDS_URL": friends_svc.url,
                               "EINDR_NOTES_STORAGE_DIR": str(eindr_tmp / "notes-audio")})
 
 
+@pytest.fixture(scope="session")
+def calendar_svc(start_service, reminders_svc):
+    # No sync worker: the tests run each sync through POST …/sync, so what the assistant
+    # reads afterwards is exactly what that run imported.
+    return start_service("calendar", "eindr_calendar.app:create_app",
+                         env={"EINDR_REMINDERS_URL": reminders_svc.url, "EINDR_CALENDAR_HTTP_TIMEOUT_S": "30"})
+
+
 def assistant_env(*, intent: str, stt: str, tts: str, users: str, reminders: str, ledger: str = "", notes: str = "",
-                  **extra: str) -> dict[str, str]:
+                  friends: str = "", calendar: str = "", **extra: str) -> dict[str, str]:
     return {
         "EINDR_INTENT_URL": intent, "EINDR_STT_URL": stt, "EINDR_TTS_URL": tts,
         # No chat server in these tests: small talk answers from its template (the fallback path).
         "EINDR_CHAT_URL": "http://127.0.0.1:9",
         "EINDR_USERS_URL": users, "EINDR_REMINDERS_URL": reminders, "EINDR_LEDGER_URL": ledger, "EINDR_NOTES_URL": notes,
-        "EINDR_FRIENDS_URL": "", "EINDR_CALENDAR_URL": "", "EINDR_HISTORY_URL": "",
+        "EINDR_FRIENDS_URL": friends, "EINDR_CALENDAR_URL": calendar, "EINDR_HISTORY_URL": "",
         # Generous deadlines: a shared 2-core CI box under load must not turn a slow answer
         # into a 503 here (the deadline behaviour itself is tested with its own settings).
         "EINDR_ASSISTANT_BUDGET_S": "90", "EINDR_ASSISTANT_STT_TIMEOUT_S": "60", "EINDR_ASSISTANT_INTENT_TIMEOUT_S": "20",
@@ -89,14 +111,16 @@ def assistant_env(*, intent: str, stt: str, tts: str, users: str, reminders: str
 
 
 @pytest.fixture(scope="session")
-def assistant_svc(start_service, intent_url, stt_url, tts_url, users_svc, reminders_svc, ledger_svc, notes_svc):
+def assistant_svc(start_service, intent_url, stt_url, tts_url, users_svc, reminders_svc, ledger_svc, notes_svc, friends_svc,
+                  calendar_svc):
     return start_service("assistant", "eindr_assistant.app:create_app", env=assistant_env(
         intent=intent_url, stt=stt_url, tts=tts_url, users=users_svc.url, reminders=reminders_svc.url,
-        ledger=ledger_svc.url, notes=notes_svc.url))
+        ledger=ledger_svc.url, notes=notes_svc.url, friends=friends_svc.url, calendar=calendar_svc.url))
 
 
 @pytest.fixture(scope="session")
-def assistant_with(start_service, intent_url, stt_url, tts_url, users_svc, reminders_svc, ledger_svc, notes_svc):
+def assistant_with(start_service, intent_url, stt_url, tts_url, users_svc, reminders_svc, ledger_svc, notes_svc, friends_svc,
+                   calendar_svc):
     """Another assistant process on the same real servers, with some settings changed
     (a dependency pointed at a closed port, a tighter budget, a higher threshold)."""
     started: dict[tuple, object] = {}
@@ -105,7 +129,7 @@ def assistant_with(start_service, intent_url, stt_url, tts_url, users_svc, remin
         key = tuple(sorted(overrides.items()))
         if key not in started:
             urls = dict(intent=intent_url, stt=stt_url, tts=tts_url, users=users_svc.url, reminders=reminders_svc.url,
-                        ledger=ledger_svc.url, notes=notes_svc.url)
+                        ledger=ledger_svc.url, notes=notes_svc.url, friends=friends_svc.url, calendar=calendar_svc.url)
             env = assistant_env(**urls)
             env.update(overrides)
             started[key] = start_service("assistant", "eindr_assistant.app:create_app", env=env)
@@ -254,3 +278,177 @@ def no_unhandled_errors_in_assistant_log(eindr_tmp):
         bad += [f"{log.name}: {line[:300]}" for line in log.read_text(errors="replace").splitlines()
                 if "unhandled error" in line or "Traceback" in line]
     assert not bad, "\n".join(bad)
+
+
+# --- friends and calendars --------------------------------------------------------------------
+
+
+@pytest.fixture
+def friends_as(friends_svc, client) -> Callable[..., httpx.Response]:
+    """A call to the friends service as ``uid``."""
+
+    def _call(uid: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        return client.request(method, friends_svc.url + path, headers=auth_headers(uid, "friends"), **kw)
+
+    return _call
+
+
+@pytest.fixture
+def named_user(make_user, friends_as) -> Callable[..., str]:
+    """A fresh account whose friends know it by ``name`` (its display name in friends)."""
+
+    def _make(name: str, **prefs: str) -> str:
+        uid = make_user(**prefs)
+        r = friends_as(uid, "PUT", "/v1/friends/me/discovery", json={"discoverable": False, "display_name": name})
+        assert r.status_code == 200, r.text
+        return uid
+
+    return _make
+
+
+@pytest.fixture
+def befriend(friends_as) -> Callable[[str, str], None]:
+    def _befriend(a: str, b: str) -> None:
+        r = friends_as(a, "POST", "/v1/friends/invites", json={"user_id": b})
+        assert r.status_code == 201, r.text
+        r = friends_as(b, "POST", f"/v1/friends/invites/{r.json()['id']}/accept")
+        assert r.status_code == 200, r.text
+
+    return _befriend
+
+
+@pytest.fixture
+def shares_of(friends_as) -> Callable[..., list[dict]]:
+    def _list(uid: str, direction: str = "incoming") -> list[dict]:
+        r = friends_as(uid, "GET", "/v1/friends/shares", params={"direction": direction, "limit": 100})
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    return _list
+
+
+RADICALE_USERS = [f"user{i:02d}" for i in range(30)]
+
+
+@dataclass
+class Radicale:
+    """A real CalDAV server (PyPI ``radicale``, htpasswd auth), as the calendar tests run it."""
+
+    url: str
+    proc: subprocess.Popen
+    users_file: Path
+    passwords: dict[str, str]
+    used: int = 0
+
+    def new_account(self) -> tuple[str, str]:
+        user = RADICALE_USERS[self.used]
+        self.used += 1
+        return user, self.passwords[user]
+
+    def change_password(self, user: str, password: str) -> None:
+        """What a user does on their provider's site: the password Eindr holds stops working."""
+        self.passwords[user] = password
+        self.users_file.write_text("".join(f"{u}:{p}\n" for u, p in self.passwords.items()))
+
+
+@pytest.fixture(scope="session")
+def radicale(eindr_tmp: Path) -> Iterator[Radicale]:
+    root = eindr_tmp / "radicale"
+    root.mkdir()
+    passwords = {u: f"pw-{u}" for u in RADICALE_USERS}
+    users_file = root / "users"
+    users_file.write_text("".join(f"{u}:{p}\n" for u, p in passwords.items()))
+    port = free_port()
+    (root / "config").write_text(
+        f"[server]\nhosts = 127.0.0.1:{port}\n"
+        f"[auth]\ntype = htpasswd\nhtpasswd_filename = {users_file}\nhtpasswd_encryption = plain\n"
+        f"[storage]\nfilesystem_folder = {root / 'collections'}\n[logging]\nlevel = warning\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "radicale", "--config", str(root / "config")],
+                            stdout=open(eindr_tmp / "radicale.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("radicale did not start") from None
+            time.sleep(0.2)
+    yield Radicale(url=url, proc=proc, users_file=users_file, passwords=passwords)
+    proc.terminate()
+    proc.wait(10)
+
+
+def event_ics(uid: str, summary: str, start, *, minutes: int = 30) -> str:
+    from datetime import UTC
+
+    start = start.astimezone(UTC)
+    return "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//eindr assistant tests//EN", "BEGIN:VEVENT", f"UID:{uid}",
+        f"DTSTAMP:{start:%Y%m%dT%H%M%SZ}", f"DTSTART:{start:%Y%m%dT%H%M%SZ}", f"DURATION:PT{minutes}M", f"SUMMARY:{summary}",
+        "BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:x", "TRIGGER:-PT15M", "END:VALARM",
+        "END:VEVENT", "END:VCALENDAR", "",
+    ])
+
+
+@pytest.fixture
+def connect_calendar(radicale, calendar_svc, client) -> Callable[..., dict]:
+    """A Radicale calendar holding ``events`` [(summary, aware start)], connected to ``uid``'s
+    Eindr account over CalDAV and synced once (the events become reminders with
+    ``source=calendar``). Returns the connection, plus its Radicale ``account``."""
+    import uuid
+
+    import caldav
+
+    def _connect(uid: str, events: list[tuple[str, Any]]) -> dict:
+        username, password = radicale.new_account()
+        dav = caldav.DAVClient(url=radicale.url, username=username, password=password)
+        cal = dav.principal().make_calendar(name="Personal")
+        for summary, start in events:
+            cal.add_event(event_ics(f"{uuid.uuid4()}@test", summary, start))
+        h = auth_headers(uid, "calendar")
+        r = client.post(calendar_svc.url + "/v1/calendar/connections/caldav",
+                        json={"server_url": radicale.url, "username": username, "password": password, "display_name": "Personal"},
+                        headers=h)
+        assert r.status_code == 201, r.text
+        conn = r.json()
+        run = client.post(calendar_svc.url + f"/v1/calendar/connections/{conn['id']}/sync", headers=auth_headers(uid, "calendar"))
+        assert run.status_code == 200 and run.json()["status"] == "succeeded", run.text
+        assert run.json()["changes_in"] == len(events), run.text
+        return conn | {"account": username}
+
+    return _connect
+
+
+@pytest.fixture
+def sync_calendar(calendar_svc, client) -> Callable[[str, str], httpx.Response]:
+    def _sync(uid: str, connection_id: str) -> httpx.Response:
+        return client.post(calendar_svc.url + f"/v1/calendar/connections/{connection_id}/sync", headers=auth_headers(uid, "calendar"))
+
+    return _sync
+
+
+@pytest.fixture
+def add_reminder(reminders_svc, client) -> Callable[..., str]:
+    """A reminder of ``uid`` stored straight in the reminders service; returns its id."""
+
+    def _add(uid: str, title: str, local_due, timezone: str = "Europe/Amsterdam", **extra: Any) -> str:
+        body = {"title": title, "local_due": local_due.replace(tzinfo=None).isoformat(timespec="minutes"), "timezone": timezone, **extra}
+        r = client.post(reminders_svc.url + "/v1/reminders", json=body, headers=auth_headers(uid, "reminders"))
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    return _add
+
+
+@pytest.fixture
+def add_note(notes_svc, client) -> Callable[..., str]:
+    def _add(uid: str, text: str, title: str | None = None) -> str:
+        body = {"text": text, "language": "en"} | ({"title": title} if title else {})
+        r = client.post(notes_svc.url + "/v1/notes", json=body, headers=auth_headers(uid, "notes"))
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    return _add

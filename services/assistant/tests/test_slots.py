@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -184,3 +185,94 @@ def test_note_and_search_texts():
     assert slots.search_query("search my notes for wifi password") == "wifi password"
     assert slots.snooze_minutes("snooze it for ten minutes", "en") == 10
     assert slots.snooze_minutes("snooze for an hour", "en") == 60
+
+
+# --- sharing with a friend and calendar windows ---------------------------------------------
+
+
+@pytest.mark.parametrize("text, lang, friend, item_type, query, access", [
+    ("share my dentist reminder with Ali", "en", "Ali", "reminder", "dentist", "view"),
+    ("Share my dentist reminder with Ali.", "en", "Ali", "reminder", "dentist", "view"),
+    ("share my reminder to call mum with Ali", "en", "Ali", "reminder", "call mum", "view"),
+    ("share my note about the wifi password with Sara so she can edit it", "en", "Sara", "note", "wifi password", "edit"),
+    ("let Ali see my dentist reminder", "en", "Ali", "reminder", "dentist", "view"),
+    ("give Omar edit access to the packing list", "en", "Omar", None, "packing list", "edit"),
+    ("share the shopping list with Ali too", "en", "Ali", None, "shopping list", "view"),
+    ("send this reminder to Omar", "en", "Omar", "reminder", None, "view"),
+    ("share my dentist reminder", "en", None, "reminder", "dentist", "view"),
+    ("Share the dentist's reminder with Sarah.", "en", "Sarah", "reminder", "dentist", "view"),
+    ("comparte mi recordatorio de ir a la playa con Ali", "es", "Ali", "reminder", "ir a la playa", "view"),
+    ("teile meine Erinnerung an den Zahnarzt mit Ali", "de", "Ali", "reminder", "Zahnarzt", "view"),
+    ("partage mon rappel du dentiste avec Ali", "fr", "Ali", "reminder", "dentiste", "view"),
+    ("डेंटिस्ट वाला रिमाइंडर अली के साथ शेयर करो", "hi", "अली", "reminder", "डेंटिस्ट", "view"),
+    ("ڈینٹسٹ والی یاد دہانی علی کے ساتھ شیئر کرو", "ur", "علی", "reminder", "ڈینٹسٹ", "view"),
+])
+def test_share_slots(text, lang, friend, item_type, query, access):
+    s = slots.parse_share(text, lang=lang)
+    assert (s.friend, s.item_type, s.query, s.access) == (friend, item_type, query, access)
+
+
+FRIENDS = [{"user_id": "u1", "display_name": "Ali Khan"}, {"user_id": "u2", "display_name": "Alina Noor"},
+           {"user_id": "u3", "display_name": "Omar Farooq"}, {"user_id": "u4", "display_name": None}]
+
+
+@pytest.mark.parametrize("heard, want", [
+    ("Ali", ["u1"]),  # a whole first name beats a longer name that starts alike (Alina)
+    ("ali khan", ["u1"]),
+    ("Omer", ["u3"]),  # a small mishearing still matches
+    ("Farooq", ["u3"]),
+    ("Bob", []),
+])
+def test_friend_names(heard, want):
+    assert [f["user_id"] for f in slots.match_friends(heard, FRIENDS)] == want
+
+
+def test_two_friends_with_the_heard_name_are_both_candidates():
+    two = FRIENDS + [{"user_id": "u5", "display_name": "Ali Raza"}]
+    assert sorted(f["user_id"] for f in slots.match_friends("Ali", two)) == ["u1", "u5"]
+    assert [f["user_id"] for f in slots.match_friends("Ali Raza", two)] == ["u5"]
+
+
+@pytest.mark.parametrize("text, lang, intent", [
+    ("comparte mi recordatorio del dentista con Ali", "es", "share_with_friend"),
+    ("teile die Notiz mit Ali", "de", "share_with_friend"),
+    ("partage ma note avec Ali", "fr", "share_with_friend"),
+    ("qué tengo mañana en mi calendario", "es", "calendar_query"),
+    ("was steht morgen in meinem Kalender", "de", "calendar_query"),
+    ("qu'est-ce que j'ai demain dans mon agenda", "fr", "calendar_query"),
+    ("कल मेरे कैलेंडर में क्या है", "hi", "calendar_query"),
+    ("کل میرے کیلنڈر میں کیا ہے", "ur", "calendar_query"),
+    ("erinnere mich morgen an den Termin beim Zahnarzt", "de", "create_reminder"),
+])
+def test_command_verbs_for_sharing_and_calendar(text, lang, intent):
+    assert slots.command_hint(text, lang) == intent
+
+
+def test_next_week_is_monday_to_sunday():
+    rng = slots.day_range("what's on my calendar next week", lang="en", timezone=TZ, now=NOW)
+    assert rng.label == "next_week"
+    assert (rng.start.isoformat(), rng.end.isoformat()) == ("2026-11-30T00:00:00+01:00", "2026-12-07T00:00:00+01:00")
+    assert slots.day_range("was habe ich nächste woche", lang="de", timezone=TZ, now=NOW).label == "next_week"
+
+
+def test_agenda_expands_recurring_reminders_in_their_zone():
+    from eindr_assistant import agenda
+
+    zone = ZoneInfo(TZ)
+    start, end = datetime(2027, 3, 27, tzinfo=zone), datetime(2027, 3, 30, tzinfo=zone)  # over the spring DST change
+    daily = {"id": "r1", "title": "Stand-up", "status": "scheduled", "rrule": "FREQ=DAILY", "timezone": TZ,
+             "local_due": "2026-11-27T09:00:00", "due_at": "2026-11-27T08:00:00+00:00", "exdates": ["2027-03-28T09:00:00"]}
+    once = {"id": "r2", "title": "Dentist", "status": "scheduled", "rrule": None, "due_at": "2027-03-29T08:00:00+00:00"}
+    gone = {"id": "r3", "title": "Cancelled", "status": "cancelled", "rrule": None, "due_at": "2027-03-29T09:00:00+00:00"}
+    got = [(e["title"], e["at"].astimezone(zone).isoformat()) for e in agenda.occurrences([daily, once, gone, daily], start, end)]
+    assert got == [
+        ("Stand-up", "2027-03-27T09:00:00+01:00"),  # the 28th is an exdate
+        ("Stand-up", "2027-03-29T09:00:00+02:00"),  # still 09:00 on the wall clock after the change
+        ("Dentist", "2027-03-29T10:00:00+02:00"),
+    ]
+
+
+def test_a_sentence_asking_for_a_reminder_is_not_a_share():
+    assert slots.starts_as_reminder("Remind me to share the slides with Omar tomorrow at 9.")
+    assert slots.starts_as_reminder("please don't let me forget to send Ali the photos")
+    assert not slots.starts_as_reminder("share my reminder about the slides with Omar")
