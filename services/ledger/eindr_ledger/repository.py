@@ -178,10 +178,13 @@ AGGREGATE_BALANCES = """
 
 # Rows of (contact, currency, net_minor, entries, name), in this column order. net_minor
 # comes as the numeric's exact decimal text: Python's int() reads it faster than asyncpg
-# builds a Decimal, which adds up over the ~1,500 rows of a large ledger.
+# builds a Decimal, which adds up over the ~1,500 rows of a large ledger. Own rows come
+# in code-point order (COLLATE "C", as Python compares strings), so the service needs no
+# sort of its own.
 OWN_TOTALS = """
     SELECT contact_key AS contact, currency, net_minor::text AS net_minor, entries, name
     FROM ledger.totals WHERE owner_id = $1 AND entries > 0
+    ORDER BY contact_key COLLATE "C", currency COLLATE "C"
 """
 PEER_TOTALS = """
     SELECT 'user:' || owner_id AS contact, currency, (-net_minor)::text AS net_minor, entries, NULL AS name
@@ -190,7 +193,8 @@ PEER_TOTALS = """
 
 
 async def own_totals(conn: asyncpg.Connection, owner: str) -> list[asyncpg.Record]:
-    """The owner's own net per (contact, currency) — independent of any friend."""
+    """The owner's own net per (contact, currency) — independent of any friend — in
+    code-point order of (contact, currency)."""
     return await conn.fetch(OWN_TOTALS, owner)
 
 

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import csv
 import functools
 import io
 import logging
+import operator
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -300,6 +302,26 @@ def _balance_item(contact: str, currency: str, net: int, entries: int, name: str
     }
 
 
+_ROW_KEY = operator.itemgetter(0, 1)  # (contact, currency) of a balances row
+
+
+def _net_in(own_rows: list[asyncpg.Record], peer_rows: list[asyncpg.Record]) -> list[Any]:
+    """The caller's rows (ordered by contact, currency) with the peers' rows about the
+    caller netted in, still in that order. Only rows under a peer's 'user:' contact change;
+    the rest (most of a large ledger) pass through untouched."""
+    theirs = {(contact, currency): (int(net), n) for contact, currency, net, n, _ in peer_rows}
+    peer_contacts = {contact for contact, _ in theirs}
+    rows: list[Any] = []
+    for row in own_rows:
+        if row[0] in peer_contacts and (row[0], row[1]) in theirs:
+            net, n = theirs.pop((row[0], row[1]))
+            row = (row[0], row[1], int(row[2]) + net, row[3] + n, row[4])
+        rows.append(row)
+    for (contact, currency), (net, n) in theirs.items():
+        bisect.insort(rows, (contact, currency, net, n, None), key=_ROW_KEY)
+    return rows
+
+
 async def balances(deps: Deps, principal: Principal) -> dict[str, Any]:
     """Net per contact and currency. The caller's own totals are read while friends is
     asked for peers (the two are independent); peers' totals about the caller are then
@@ -310,14 +332,13 @@ async def balances(deps: Deps, principal: Principal) -> dict[str, Any]:
             return await repository.own_totals(conn, principal.uid)
 
     own_rows, (peers, partial) = await asyncio.gather(own(), peers_of(deps, principal))
-    totals = {(contact, currency): (int(net), n, name) for contact, currency, net, n, name in own_rows}
+    rows: list[Any] = own_rows
     if peers:
         async with deps.pool.acquire() as conn:
             peer_rows = await repository.peer_totals(conn, principal.uid, peers)
-        for contact, currency, net, n, _ in peer_rows:
-            own_net, own_n, name = totals.get((contact, currency), (0, 0, None))
-            totals[contact, currency] = (own_net + int(net), own_n + n, name)
-    items = [_balance_item(contact, currency, net, n, name) for (contact, currency), (net, n, name) in sorted(totals.items())]
+        if peer_rows:
+            rows = _net_in(own_rows, peer_rows)
+    items = [_balance_item(contact, currency, int(net), n, name) for contact, currency, net, n, name in rows]
     return {"items": items, "partial": partial}
 
 

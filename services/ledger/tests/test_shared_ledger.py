@@ -5,6 +5,7 @@ sees nothing; friends down degrades honestly; user.deleted erases and unmirrors.
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 from eindr_common import events as ev
 from eindr_common.localstack import free_port
@@ -73,6 +74,47 @@ def test_mirrored_entry_seen_and_settled_by_both(ledger, friends, befriend, new_
     assert "true" in [line.split(",")[-2] for line in b.get("/v1/ledger/export.csv").text.splitlines()[1:]]
     totals_match_entries(a.uid)
     totals_match_entries(b.uid)
+
+
+def test_balances_list_is_the_entries_definition_in_order_with_peers_netted_in(ledger, befriend, new_entry, db):
+    """The whole balances answer equals the GROUP BY over the entries the caller may see,
+    in code-point order of (contact, currency): own rows pass through, a peer's rows net
+    into the same contact or are inserted where they sort, peers left out."""
+    me, a, c, basic = ledger(), ledger(), ledger(), ledger()
+    befriend(me.uid, a.uid, "trusted", "trusted")
+    befriend(me.uid, c.uid, "trusted", "trusted")
+    befriend(me.uid, basic.uid)  # basic: shares nothing with me
+    for name, amount, currency, direction in (("Zed", "4", "USD", "they_owe_me"), ("Amy", "1.5", "EUR", "i_owe_them"),
+                                               ("Émile", "700", "JPY", "they_owe_me"), ("amy", "2", "USD", "they_owe_me")):
+        new_entry(me, counterparty_name=name, amount=amount, currency=currency, direction=direction)
+    new_entry(me, counterparty_user_id=a.uid, amount="10", currency="USD")
+    new_entry(a, counterparty_user_id=me.uid, amount="2.25", currency="USD")  # nets into my own user:a USD row
+    new_entry(a, counterparty_user_id=me.uid, amount="0.125", currency="KWD", direction="i_owe_them")  # only A has it
+    new_entry(c, counterparty_user_id=me.uid, amount="3", currency="EUR")  # only C has it
+    new_entry(basic, counterparty_user_id=me.uid, amount="99", currency="USD")  # not shared with me
+
+    expected: dict[tuple[str, str], list] = {}
+    for contact, currency, net, n in db.execute(
+        """SELECT contact_key, currency, sum(signed_minor), count(*) FROM ledger.entries
+           WHERE owner_id = %s AND status <> 'voided' GROUP BY 1, 2
+           UNION ALL
+           SELECT 'user:' || owner_id, currency, -sum(signed_minor), count(*) FROM ledger.entries
+           WHERE counterparty_user_id = %s AND owner_id = ANY(%s) AND status <> 'voided' GROUP BY owner_id, currency""",
+        (me.uid, me.uid, [a.uid, c.uid]),
+    ).fetchall():
+        slot = expected.setdefault((contact, currency), [0, 0])
+        slot[0] += net
+        slot[1] += n
+    want = []
+    for (contact, currency), (net, n) in sorted(expected.items()):
+        exponent = {"USD": 2, "EUR": 2, "JPY": 0, "KWD": 3}[currency]
+        direction = "they_owe_me" if net > 0 else "i_owe_them" if net < 0 else "settled"
+        want.append((contact, currency, str(Decimal(abs(net)).scaleb(-exponent)), direction, n))
+    got = [(b["contact"], b["currency"], b["net_amount"], b["direction"], b["entries"]) for b in me.get("/v1/ledger/balances").json()["items"]]
+    assert got == want
+    assert (f"user:{a.uid}", "USD", "7.75", "they_owe_me", 2) in got and (f"user:{c.uid}", "EUR", "3.00", "i_owe_them", 1) in got
+    assert [contact for contact, *_ in got[:4]] == ["name:amy", "name:amy", "name:zed", "name:émile"]
+    assert not any(contact == f"user:{basic.uid}" for contact, *_ in got)
 
 
 def test_tiers_allow_and_deny_exactly_and_at_once(ledger, friends, befriend, new_entry):
