@@ -211,6 +211,9 @@ def test_text_query_matches_substrings_of_title_notes_and_phrase_literally(api, 
     r = api.post("/v1/reminders:cancel", json={"q": "MILK"}, headers=alice)
     assert r.json() == {"cancelled": 3}
     assert found("milk") == ids[:3] and count(api, alice, status="cancelled") == 3
+    # Changed texts are found by their new words only.
+    assert api.patch(f"/v1/reminders/{ids[3]}", json={"title": "Dentist"}, headers=alice).status_code == 200
+    assert found("dentist") == [ids[3]] and found("abc") == [] and found("def") == [ids[3]]
 
 
 def test_search_keys_computed_in_python_equal_the_migrations_sql_function(api, db):
