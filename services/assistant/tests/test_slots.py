@@ -276,3 +276,21 @@ def test_a_sentence_asking_for_a_reminder_is_not_a_share():
     assert slots.starts_as_reminder("Remind me to share the slides with Omar tomorrow at 9.")
     assert slots.starts_as_reminder("please don't let me forget to send Ali the photos")
     assert not slots.starts_as_reminder("share my reminder about the slides with Omar")
+
+
+def test_every_reply_template_exists_in_the_six_languages_and_fills():
+    import string
+
+    from eindr_assistant import replies
+
+    for key, table in replies.T.items():
+        assert set(table) >= set(replies.LANGUAGES), key
+        fields = {f for text in table.values() for _, f, _, _ in string.Formatter().parse(text) if f}
+        for lang in replies.LANGUAGES:
+            out = replies.render(key, lang, **{f: "X" for f in fields})
+            assert "{" not in out and out.strip(), (key, lang)
+    # The calendar and share sentences the tests hear in English, composed as the handlers do.
+    assert replies.render("calendar_list_one", "en", range=replies.render("range_week", "en"), items="Gym") == \
+        "You have one thing on your calendar this week: Gym."
+    assert replies.render("share_done", "ur", name="Ali", item=replies.render("item_note", "ur", title="Wifi")) == \
+        "ہو گیا، اب Ali آپ کا نوٹ “Wifi” دیکھ سکتا ہے۔"
