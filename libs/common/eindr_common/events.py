@@ -23,14 +23,21 @@ def stream_name(service: str) -> str:
     return f"eindr:events:{service}"
 
 
+def _event(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"id": uuid.uuid4().hex, "type": event_type, "at": time.time(), "payload": json.dumps(payload, default=str)}
+
+
 async def publish(redis: aioredis.Redis, service: str, event_type: str, payload: dict[str, Any]) -> str:
-    event = {
-        "id": uuid.uuid4().hex,
-        "type": event_type,
-        "at": time.time(),
-        "payload": json.dumps(payload, default=str),
-    }
-    return await redis.xadd(stream_name(service), event, maxlen=STREAM_MAXLEN, approximate=True)
+    return await redis.xadd(stream_name(service), _event(event_type, payload), maxlen=STREAM_MAXLEN, approximate=True)
+
+
+async def publish_many(redis: aioredis.Redis, service: str, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Several events in one round trip, in order (a pipeline, not a transaction: on an
+    error the caller cannot know which were added, and republishes all; at-least-once)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for event_type, payload in items:
+            pipe.xadd(stream_name(service), _event(event_type, payload), maxlen=STREAM_MAXLEN, approximate=True)
+        return await pipe.execute()
 
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]

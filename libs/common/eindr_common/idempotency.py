@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from .errors import BadRequest, Conflict
 from .identity import CurrentUser
@@ -23,7 +24,17 @@ IN_PROGRESS_TTL_S = 60
 
 
 def _fingerprint(body: Any) -> str:
-    return hashlib.sha256(json.dumps(jsonable_encoder(body), sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(_jsonable(body), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    # jsonable_encoder dumps a model and then walks the dumped dict again, which for a
+    # 1,000-item bulk answer costs tens of milliseconds; a model's own JSON dump is enough.
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list) and value and all(isinstance(item, BaseModel) for item in value):
+        return [item.model_dump(mode="json") for item in value]
+    return jsonable_encoder(value)
 
 
 @dataclass
@@ -40,7 +51,7 @@ class Idempotency:
         status_code: int = 201,
     ) -> JSONResponse:
         if self.key is None:
-            return JSONResponse(jsonable_encoder(await produce()), status_code=status_code)
+            return JSONResponse(_jsonable(await produce()), status_code=status_code)
         redis_key = f"eindr:idem:{self.scope}:{self.key}"
         fingerprint = _fingerprint(body)
         claimed = await self.redis.set(redis_key, json.dumps({"state": "in_progress", "fp": fingerprint}), nx=True, ex=IN_PROGRESS_TTL_S)
@@ -52,7 +63,7 @@ class Idempotency:
                 raise Conflict("A request with this Idempotency-Key is still in progress", code="idempotency_in_progress")
             return JSONResponse(stored["body"], status_code=stored["status"], headers={"idempotent-replayed": "true"})
         try:
-            result = jsonable_encoder(await produce())
+            result = _jsonable(await produce())
         except BaseException:
             await self.redis.delete(redis_key)
             raise
