@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from eindr_common.db import DbConn
 from eindr_common.errors import BadRequest
@@ -31,7 +31,7 @@ from .schemas import (
     Job,
     Occurrences,
     Reminder,
-    ReminderCreate,
+    ReminderCreateFor,
     ReminderPage,
     ReminderPatch,
     SnoozeBody,
@@ -80,13 +80,17 @@ async def _created(idem: Idempotency, body, model: type[BaseModel], coro, reques
 
 @router.post("/v1/reminders", status_code=201, response_model=Reminder)
 async def create_reminder(
-    body: ReminderCreate, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey
+    body: ReminderCreateFor, request: Request, user: CurrentUser, conn: DbConn, idem: IdempotencyKey
 ):
-    return await _created(idem, body, Reminder, service.create(conn, request.app.state.users, user, body), request)
+    """Your reminder, or with `for_user_id` one for a friend who granted you `trusted`
+    (403 `friend_permission_required` otherwise)."""
+    state = request.app.state
+    return await _created(idem, body, Reminder, service.create(conn, state.users, state.friends, user, body), request)
 
 
 @router.get("/v1/reminders", response_model=ReminderPage)
 async def list_reminders(
+    request: Request,
     user: CurrentUser,
     conn: DbConn,
     page: Pagination,
@@ -95,11 +99,26 @@ async def list_reminders(
     due_to: AwareDatetime | None = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
+    scope: Annotated[
+        Literal["all", "own", "shared"],
+        Query(description="own: yours only; shared: friends' reminders shared with you"),
+    ] = "all",
 ):
+    """Your reminders and the ones friends share with you (`shared_by`, `access`), by due time."""
     _check_query("tag", tag)
     _check_query("q", q)
     return await service.list_(
-        conn, user, status=status, due_from=due_from, due_to=due_to, tag=tag, q=q, limit=page.limit, after=page.after
+        conn,
+        user,
+        friends=request.app.state.friends,
+        scope=scope,
+        status=status,
+        due_from=due_from,
+        due_to=due_to,
+        tag=tag,
+        q=q,
+        limit=page.limit,
+        after=page.after,
     )
 
 
@@ -136,22 +155,22 @@ async def get_job(job_id: uuid.UUID, user: CurrentUser, conn: DbConn):
 
 
 @router.get("/v1/reminders/{reminder_id}", response_model=Reminder)
-async def get_reminder(reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn):
-    return await service.get(conn, user, reminder_id)
+async def get_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
+    return await service.get(conn, request.app.state.friends, user, reminder_id)
 
 
 @router.patch("/v1/reminders/{reminder_id}", response_model=Reminder)
 async def patch_reminder(
     reminder_id: uuid.UUID, body: ReminderPatch, request: Request, user: CurrentUser, conn: DbConn
 ):
-    reminder = await service.patch(conn, request.app.state.users, user, reminder_id, body)
+    reminder = await service.patch(conn, request.app.state.users, request.app.state.friends, user, reminder_id, body)
     await _relay(request)
     return reminder
 
 
 @router.delete("/v1/reminders/{reminder_id}", status_code=204)
 async def delete_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
-    await service.delete(conn, user, reminder_id)
+    await service.delete(conn, request.app.state.friends, user, reminder_id)
     await _relay(request)
     return Response(status_code=204)
 
@@ -161,37 +180,49 @@ async def cancel_reminder(
     reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn, body: CancelBody | None = None
 ):
     scope = (body or CancelBody()).scope
-    reminder = await service.cancel(conn, user, reminder_id, scope)
+    reminder = await service.cancel(conn, request.app.state.friends, user, reminder_id, scope)
     await _relay(request)
     return reminder
 
 
 @router.post("/v1/reminders/{reminder_id}/snooze", response_model=Reminder)
 async def snooze_reminder(reminder_id: uuid.UUID, body: SnoozeBody, request: Request, user: CurrentUser, conn: DbConn):
-    reminder = await service.snooze(conn, user, reminder_id, body)
+    reminder = await service.snooze(conn, request.app.state.friends, user, reminder_id, body)
     await _relay(request)
     return reminder
 
 
 @router.post("/v1/reminders/{reminder_id}/complete", response_model=Reminder)
 async def complete_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
-    reminder = await service.complete(conn, user, reminder_id)
+    reminder = await service.complete(conn, request.app.state.friends, user, reminder_id)
     await _relay(request)
     return reminder
 
 
 @router.post("/v1/reminders/{reminder_id}/reopen", response_model=Reminder)
 async def reopen_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
-    reminder = await service.reopen(conn, user, reminder_id)
+    reminder = await service.reopen(conn, request.app.state.friends, user, reminder_id)
+    await _relay(request)
+    return reminder
+
+
+@router.post("/v1/reminders/{reminder_id}/refuse", response_model=Reminder)
+async def refuse_reminder(reminder_id: uuid.UUID, request: Request, user: CurrentUser, conn: DbConn):
+    """Turn down a reminder a friend created for you (cancelled, never fires, `refused_at`)."""
+    reminder = await service.refuse(conn, request.app.state.friends, user, reminder_id)
     await _relay(request)
     return reminder
 
 
 @router.get("/v1/reminders/{reminder_id}/occurrences", response_model=Occurrences)
 async def list_occurrences(
-    reminder_id: uuid.UUID, user: CurrentUser, conn: DbConn, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    reminder_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    conn: DbConn,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ):
-    return await service.occurrences(conn, user, reminder_id, limit)
+    return await service.occurrences(conn, request.app.state.friends, user, reminder_id, limit)
 
 
 # ---------------------------------------------------------------- notifications

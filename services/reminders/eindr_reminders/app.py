@@ -10,7 +10,7 @@ from eindr_common.app import build_app
 from fastapi import FastAPI
 
 from .api import notifications, router
-from .clients import UsersClient
+from .clients import FriendsClient, UsersClient
 from .notifications import DeliveryHub
 from .settings import reminders_settings
 
@@ -30,6 +30,9 @@ def create_app() -> FastAPI:
         common = app.state.settings
         app.state.reminders_settings = settings
         app.state.users = UsersClient(settings.users_url, common.internal_token_secret, cache_s=30)
+        app.state.friends = FriendsClient(
+            settings.friends_url, common.internal_token_secret, max_items=settings.reminders_shared_max
+        )
         app.state.hub = DeliveryHub(app.state.redis)
         app.state.hub.start()
         try:
@@ -37,6 +40,7 @@ def create_app() -> FastAPI:
         finally:
             await app.state.hub.stop()
             await app.state.users.aclose()
+            await app.state.friends.aclose()
 
     app = build_app("reminders", database=True, redis=True, migrations=migrations_dir(), lifespan=lifespan)
     app.include_router(router)

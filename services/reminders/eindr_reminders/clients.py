@@ -1,11 +1,14 @@
-"""Typed calls to the users and auth services. Both degrade honestly when the other
-service is down or not deployed: defaults are used and a warning is logged (at most once a
-minute per kind), the worker never crashes because of them."""
+"""Typed calls to the users, auth and friends services. They degrade honestly when the other
+service is down or not deployed: defaults are used (no shared reminders, default
+preferences) and a warning is logged (at most once a minute per kind), the worker never
+crashes because of them. The one exception fails closed: whether a friend may create a
+reminder for someone is never guessed."""
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from eindr_common.errors import Problem
@@ -129,3 +132,77 @@ class AuthClient:
                 return True
             _warn("auth-delete", "could not remove device with an invalid push token (%s)", exc.code)
             return False
+
+
+@dataclass(frozen=True)
+class SharedReminder:
+    """One grant from the friends service: ``owner_id`` shares reminder ``reminder_id`` with
+    the caller, ``access`` ``view`` or ``edit``. Reminders honours it only while
+    ``owner_id`` really owns that reminder (a share of someone else's id grants nothing)."""
+
+    owner_id: str
+    reminder_id: uuid.UUID
+    access: str
+
+
+def _grant(item: dict) -> SharedReminder | None:
+    # friends keeps item ids as the sharer typed them; ours are compared as UUIDs.
+    if item.get("item_type") != "reminder" or item.get("access") not in ("view", "edit"):
+        return None
+    try:
+        return SharedReminder(str(item["owner_id"]), uuid.UUID(str(item["item_id"])), item["access"])
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class CreatePermission:
+    allowed: bool
+    friends: bool
+    blocked: bool
+    tier: str | None
+
+
+class FriendsClient:
+    """The friends service's answers, asked with the end user's identity. Nothing is cached
+    here: friends caches and invalidates on every change, so a revocation, a downgrade, an
+    unfriending or a block counts from the caller's next request."""
+
+    def __init__(self, base_url: str, secret: str, *, max_items: int) -> None:
+        self._client = ServiceClient(base_url, "friends", secret, connect_timeout_s=1.0, read_timeout_s=3.0, attempts=2)
+        self.max_items = max_items
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def shared_with(self, principal: Principal) -> list[SharedReminder]:
+        """Reminders friends share with the caller, newest grant first. Friends unavailable
+        → none (logged): the caller's own reminders never depend on friends."""
+        out: list[SharedReminder] = []
+        cursor: str | None = None
+        try:
+            while len(out) < self.max_items:
+                params = {"item_type": "reminder", "limit": 200, **({"cursor": cursor} if cursor else {})}
+                r = await self._client.call(
+                    "GET", f"/internal/friends/{principal.uid}/shared-with-me", principal, params=params
+                )
+                body = r.json()
+                out += [g for g in map(_grant, body.get("items") or []) if g is not None]
+                cursor = body.get("next_cursor")
+                if not cursor:
+                    break
+        except (Problem, ValueError, OSError) as exc:
+            _warn("friends", "friends service unavailable (%s); shared reminders left out", type(exc).__name__)
+        return out[: self.max_items]
+
+    async def may_create_for(self, principal: Principal, owner_id: str) -> CreatePermission:
+        """May the caller create reminders for ``owner_id``? Fails closed: an unanswered
+        question is a 503 (``ServiceUnavailable`` from the client), never a yes."""
+        r = await self._client.call("GET", f"/internal/friends/{owner_id}/permissions/{principal.uid}", principal)
+        body = r.json()
+        return CreatePermission(
+            allowed=bool(body.get("can_create_reminders")),
+            friends=bool(body.get("friends")),
+            blocked=bool(body.get("blocked")),
+            tier=body.get("tier"),
+        )

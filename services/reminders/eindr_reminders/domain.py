@@ -439,3 +439,25 @@ def search_grams(*texts: str | None) -> list[str]:
             folded = _NON_ASCII.sub(SEARCH_PLACEHOLDER, text.translate(_FOLD_ASCII))
             grams.update(folded[i : i + 3] for i in range(len(folded) - 2))
     return sorted(grams)
+
+
+# ---------------------------------------------------------------- who may do what with a reminder
+#
+# A caller's access to a reminder is "owner" (theirs) or the access of a friend's share of
+# it ("view" or "edit", from the friends service). A share grants reading (get, list,
+# occurrences); "edit" adds PATCH (texts, time, alarms, priority, tags). Everything that
+# ends or steers the owner's reminder (delete, cancel, snooze, complete, reopen, refuse) and
+# sharing it further stay the owner's.
+
+ACCESS_LEVELS = ("owner", "edit", "view")
+ACTIONS = ("read", "edit", "delete", "cancel", "snooze", "complete", "reopen", "refuse")
+_ALLOWED = {
+    "owner": frozenset(ACTIONS),
+    "edit": frozenset({"read", "edit"}),
+    "view": frozenset({"read"}),
+}
+
+
+def permits(access: str, action: str) -> bool:
+    """Whether ``access`` allows ``action`` (unknown access or action: no)."""
+    return action in _ALLOWED.get(access, frozenset())

@@ -1,8 +1,10 @@
 """All SQL of the reminders service, through asyncpg.
 
-Authorization has exactly one enforcement point: every query that touches a user's data
-takes ``uid`` and filters on it, so another user's reminder is simply not found (404).
-The scheduler's queries (claim, fire) run without a caller and are marked as such.
+Every query that touches a user's data takes ``uid`` and filters on it, so another user's
+reminder is simply not found (404). The only way to another user's reminder is a friend's
+grant, (owner, reminder id) pairs from the friends service that ``service.authorize`` and
+the list pass in explicitly (``shared``), matched on the owner *and* the id. The
+scheduler's queries (claim, fire) run without a caller and are marked as such.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ REMINDER_COLUMNS = (
     "next_fire_at",
     "job_id",
     "job_index",
+    "created_by",
 )
 SEARCHED_COLUMNS = {"title", "notes", "phrase"}  # the texts the ``q`` filter matches
 _INSERT = f"INSERT INTO {T} ({', '.join(REMINDER_COLUMNS)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(REMINDER_COLUMNS)))})"
@@ -87,6 +90,18 @@ async def get_reminder(
     )
 
 
+async def get_shared_reminder(
+    conn: asyncpg.Connection, reminder_id: uuid.UUID, owners: list[str], *, for_update: bool = False
+) -> asyncpg.Record | None:
+    """The reminder if one of ``owners`` (those whose grant of this id the caller holds)
+    really owns it: a grant of someone else's id finds nothing."""
+    return await conn.fetchrow(
+        f"SELECT * FROM {T} WHERE id = $1 AND uid = ANY($2::text[])" + (" FOR UPDATE" if for_update else ""),
+        reminder_id,
+        owners,
+    )
+
+
 def _filters(
     uid: str,
     status: str | None,
@@ -95,9 +110,20 @@ def _filters(
     tag: str | None,
     q: str | None,
     ids: list[uuid.UUID] | None = None,
+    *,
+    own: bool = True,
+    shared: list[tuple[str, uuid.UUID]] | None = None,
 ) -> tuple[list[str], list[Any]]:
-    where = ["uid = $1"]
+    """WHERE clauses: the caller's rows (``own``) and/or the granted (owner, id) pairs."""
     args: list[Any] = [uid]
+    if not shared:
+        where = ["uid = $1" if own else "(uid = $1 AND false)"]
+    else:
+        args += [[o for o, _ in shared], [i for _, i in shared]]
+        # id = ANY first: the primary key finds the few granted rows (a BitmapOr with the
+        # uid index), the pair test then keeps only those their grant's owner owns.
+        granted = "(id = ANY($3::uuid[]) AND (uid, id) IN (SELECT * FROM unnest($2::text[], $3::uuid[])))"
+        where = [f"(uid = $1 OR {granted})" if own else f"(uid <> $1 AND {granted})"]
 
     def add(clause: str, value: Any) -> None:
         args.append(value)
@@ -135,8 +161,12 @@ async def list_reminders(
     q: str | None,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
+    own: bool = True,
+    shared: list[tuple[str, uuid.UUID]] | None = None,
 ) -> list[asyncpg.Record]:
-    where, args = _filters(uid, status, due_from, due_to, tag, q)
+    """The caller's reminders (``own``) and the granted ones (``shared``: (owner, id)),
+    in one (due_at, id) order, keyset-paginated."""
+    where, args = _filters(uid, status, due_from, due_to, tag, q, own=own, shared=shared)
     if after is not None:
         args.extend(after)
         where.append(f"(due_at, id) > (${len(args) - 1}, ${len(args)})")
@@ -446,6 +476,8 @@ async def floating_reminders(conn: asyncpg.Connection, uid: str) -> list[asyncpg
 
 
 async def erase_user(conn: asyncpg.Connection, uid: str) -> int:
+    # Reminders the user created for friends stay the friends' own; only the creator's id goes.
+    await conn.execute(f"UPDATE {T} SET created_by = NULL WHERE created_by = $1", uid)
     await conn.execute("DELETE FROM reminders.deliveries WHERE uid = $1", uid)
     await conn.execute("DELETE FROM reminders.jobs WHERE uid = $1", uid)
     await conn.execute("DELETE FROM reminders.user_sequences WHERE uid = $1", uid)

@@ -73,6 +73,21 @@ class ReminderCreate(_Strict):
     phrase: Phrase | None = Field(None, description="What the user said, kept beside the machine rule")
 
 
+UserId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), AfterValidator(_no_nul), AfterValidator(_not_blank)
+]
+
+
+class ReminderCreateFor(ReminderCreate):
+    """``POST /v1/reminders`` only (bulk items cannot be for someone else)."""
+
+    for_user_id: UserId | None = Field(
+        None,
+        description="Create the reminder for this friend (who granted you `trusted`): it is theirs, "
+        "with source=friend and created_by you",
+    )
+
+
 class ReminderPatch(_Strict):
     title: Title | None = None
     notes: Notes | None = None
@@ -111,6 +126,13 @@ class Reminder(BaseModel):
     updated_at: datetime
     completed_at: datetime | None
     cancelled_at: datetime | None
+    access: Literal["owner", "edit", "view", "creator"] = Field(
+        "owner",
+        description="owner: yours; edit/view: a friend's, shared with you; creator: the answer to creating one for a friend",
+    )
+    shared_by: str | None = Field(None, description="The friend who shares this reminder with you")
+    created_by: str | None = Field(None, description="The friend who created this reminder for its owner")
+    refused_at: datetime | None = None
 
 
 class ReminderPage(BaseModel):

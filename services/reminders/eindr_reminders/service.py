@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from eindr_common.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from eindr_common.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from eindr_common.identity import Principal
 from pydantic import TypeAdapter, ValidationError
 
 from . import repository as repo
-from .clients import Preferences, UsersClient
+from .clients import FriendsClient, Preferences, SharedReminder, UsersClient
 from .domain import (
     DomainError,
     Schedule,
@@ -25,11 +25,12 @@ from .domain import (
     offset_name,
     parse_hhmm,
     parse_offset,
+    permits,
     quiet_hold_until,
     resolve_zone,
     to_local,
 )
-from .schemas import CancelFilter, ReminderCreate, ReminderPatch, SnoozeBody
+from .schemas import CancelFilter, ReminderCreate, ReminderCreateFor, ReminderPatch, SnoozeBody
 
 log = logging.getLogger("eindr.reminders.service")
 
@@ -172,7 +173,9 @@ def spec_of(row: asyncpg.Record) -> TimeSpec:
     return TimeSpec(None, anchor, tz, row["rrule"], list(row["exdates"]), alarms)
 
 
-def to_reminder(row: asyncpg.Record | dict) -> dict[str, Any]:
+def to_reminder(row: asyncpg.Record | dict, access: str = "owner") -> dict[str, Any]:
+    """A reminder as the API returns it; a friend's carries its owner (``shared_by``) and the
+    caller's ``access``."""
     return {
         "id": row["id"],
         "title": row["title"],
@@ -197,6 +200,10 @@ def to_reminder(row: asyncpg.Record | dict) -> dict[str, Any]:
         "updated_at": row["updated_at"],
         "completed_at": row["completed_at"],
         "cancelled_at": row["cancelled_at"],
+        "access": access,
+        "shared_by": row["uid"] if access in ("view", "edit") else None,
+        "created_by": row["created_by"],
+        "refused_at": row["refused_at"],
     }
 
 
@@ -254,14 +261,56 @@ async def _default_zone(users: UsersClient, principal: Principal, items: list[Re
 # ---------------------------------------------------------------- CRUD
 
 
-async def create(conn: asyncpg.Connection, users: UsersClient, principal: Principal, body: ReminderCreate) -> dict:
-    default_zone = await _default_zone(users, principal, [body])
-    row, errors = compose_row(principal.uid, body, default_zone=default_zone, now=utcnow())
+def _as_service(uid: str) -> Principal:
+    """Another user's identity for the users service (their preferences), as the worker
+    asks for them; used only after the caller's right to act on that user's reminder is
+    established."""
+    return Principal(uid=uid, roles=("service",))
+
+
+async def _check_may_create_for(friends: FriendsClient, principal: Principal, owner: str) -> None:
+    """One decision, the friends service's: the owner granted the caller ``trusted``."""
+    perm = await friends.may_create_for(principal, owner)
+    if perm.allowed:
+        return
+    if perm.blocked:
+        reason, why = "blocked", "one of you has blocked the other"
+    elif not perm.friends:
+        reason, why = "not_friends", f"you are not friends with {owner}"
+    else:
+        reason, why = (
+            "not_trusted",
+            f"{owner} grants you '{perm.tier}', and creating reminders for them needs 'trusted'",
+        )
+    raise Forbidden(
+        f"You may not create reminders for {owner}: {why}", code="friend_permission_required", extra={"reason": reason}
+    )
+
+
+async def create(
+    conn: asyncpg.Connection, users: UsersClient, friends: FriendsClient, principal: Principal, body: ReminderCreateFor
+) -> dict:
+    """The caller's reminder, or (``for_user_id``) one for a friend who granted the caller
+    ``trusted``: it is the friend's own (their list, their scheduler, their notifications),
+    with ``source=friend`` and ``created_by`` the caller."""
+    owner, created_by = principal.uid, None
+    if body.for_user_id is not None and body.for_user_id != principal.uid:
+        owner, created_by = body.for_user_id, principal.uid
+        await _check_may_create_for(friends, principal, owner)
+    owner_principal = principal if created_by is None else _as_service(owner)
+    default_zone = await _default_zone(users, owner_principal, [body])  # a floating reminder follows its owner's zone
+    row, errors = compose_row(owner, body, default_zone=default_zone, now=utcnow())
     if errors:
         raise _invalid(errors)
+    extra: dict[str, Any] = {}
+    if created_by is not None:
+        row.update(source="friend", created_by=created_by)
+        extra["created_by"] = created_by
     async with conn.transaction():
         inserted = await repo.insert_reminders(conn, [row])
-        return await _announce(conn, "reminder.created", principal.uid, to_reminder(inserted[0]))
+        # The creator cannot read it afterwards (it is the owner's): this answer says so.
+        access = "owner" if created_by is None else "creator"
+        return await _announce(conn, "reminder.created", owner, to_reminder(inserted[0], access), **extra)
 
 
 _ITEMS = TypeAdapter(list[ReminderCreate])
@@ -314,17 +363,71 @@ async def create_many(
     return {"items": [to_reminder(r) for r in inserted]}
 
 
-async def get(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID) -> dict:
-    row = await repo.get_reminder(conn, principal.uid, reminder_id)
+def _not_found() -> NotFound:
+    return NotFound("No such reminder", code="reminder_not_found")
+
+
+@dataclass(frozen=True)
+class Access:
+    owner_id: str
+    level: str  # domain.ACCESS_LEVELS
+
+
+async def authorize(
+    conn: asyncpg.Connection,
+    friends: FriendsClient | None,
+    principal: Principal,
+    reminder_id: uuid.UUID,
+    action: str,
+    *,
+    lock: bool = False,
+) -> tuple[Access, asyncpg.Record]:
+    """THE authorization decision for one reminder id, for every route that takes one;
+    returns the caller's access and the row (locked with ``lock``).
+
+    The caller's own reminder allows everything (one query, as before sharing). Otherwise
+    the friends service is asked which reminders are shared with the caller (the same call
+    the list makes), and a grant counts only if its owner really owns the reminder. No
+    grant → 404 (never reveal that the id exists); a grant that does not allow ``action``
+    (domain.permits) → 403."""
+    row = await repo.get_reminder(conn, principal.uid, reminder_id, for_update=lock)
+    if row is not None:
+        return Access(principal.uid, "owner"), row
+    grants = [g for g in await friends.shared_with(principal) if g.reminder_id == reminder_id] if friends else []
+    if grants:
+        row = await repo.get_shared_reminder(conn, reminder_id, [g.owner_id for g in grants], for_update=lock)
     if row is None:
-        raise NotFound("No such reminder", code="reminder_not_found")
-    return to_reminder(row)
+        raise _not_found()
+    level = next(g.access for g in grants if g.owner_id == row["uid"])  # the newest grant (friends lists newest first)
+    if not permits(level, action):
+        if action == "edit":
+            raise Forbidden("This reminder is shared with you read-only", code="reminder_read_only")
+        raise Forbidden(f"Only the owner may {action} this reminder", code="reminder_owner_only")
+    return Access(row["uid"], level), row
+
+
+async def get(
+    conn: asyncpg.Connection, friends: FriendsClient | None, principal: Principal, reminder_id: uuid.UUID
+) -> dict:
+    """The caller's own reminder, or one a friend shares with them."""
+    access, row = await authorize(conn, friends, principal, reminder_id, "read")
+    return to_reminder(row, access.level)
+
+
+def _access_of(row: asyncpg.Record, principal: Principal, shared: list[SharedReminder]) -> str:
+    """The caller's access to a listed row (the query matched a friend's row on a grant of
+    its (owner, id), so one exists); the newest grant wins, as in ``authorize``."""
+    if row["uid"] == principal.uid:
+        return "owner"
+    return next((g.access for g in shared if (g.owner_id, g.reminder_id) == (row["uid"], row["id"])), "view")
 
 
 async def list_(
     conn: asyncpg.Connection,
     principal: Principal,
     *,
+    friends: FriendsClient | None = None,
+    scope: str = "all",
     status: str | None,
     due_from: datetime | None,
     due_to: datetime | None,
@@ -345,6 +448,8 @@ async def list_(
                 code="invalid_cursor",
                 errors=[{"field": "cursor", "message": "malformed cursor"}],
             ) from exc
+    # scope: all = own + shared with me; own; shared (friends' reminders shared with me).
+    shared = await friends.shared_with(principal) if friends is not None and scope != "own" else []
     rows = await repo.list_reminders(
         conn,
         principal.uid,
@@ -355,29 +460,42 @@ async def list_(
         q=q,
         limit=limit + 1,
         after=cursor,
+        own=scope != "shared",
+        shared=list(dict.fromkeys((g.owner_id, g.reminder_id) for g in shared)),
     )
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor([rows[-1]["due_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
-    return {"items": [to_reminder(r) for r in rows], "next_cursor": next_cursor}
+    return {"items": [to_reminder(r, _access_of(r, principal, shared)) for r in rows], "next_cursor": next_cursor}
 
 
-async def _locked(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID) -> asyncpg.Record:
-    row = await repo.get_reminder(conn, principal.uid, reminder_id, for_update=True)
-    if row is None:
-        raise NotFound("No such reminder", code="reminder_not_found")
+async def _locked(
+    conn: asyncpg.Connection, friends: FriendsClient | None, principal: Principal, reminder_id: uuid.UUID, action: str
+) -> asyncpg.Record:
+    """The row locked for an owner-only ``action`` (a friend's grant never allows one: 403)."""
+    _, row = await authorize(conn, friends, principal, reminder_id, action, lock=True)
     return row
 
 
 async def patch(
-    conn: asyncpg.Connection, users: UsersClient, principal: Principal, reminder_id: uuid.UUID, body: ReminderPatch
+    conn: asyncpg.Connection,
+    users: UsersClient,
+    friends: FriendsClient | None,
+    principal: Principal,
+    reminder_id: uuid.UUID,
+    body: ReminderPatch,
 ) -> dict:
+    """By the owner, or by a friend the reminder is shared with for editing: it stays the
+    owner's (same id, the owner's scheduler and notifications, events under the owner with
+    ``by``)."""
     sent = body.model_fields_set
     for required in ("title", "priority", "tags"):
         if required in sent and getattr(body, required) is None:
             raise _invalid([{"field": required, "message": f"{required} cannot be null"}])
     async with conn.transaction():
-        row = await _locked(conn, principal, reminder_id)
+        access, row = await authorize(conn, friends, principal, reminder_id, "edit", lock=True)
+        owner = access.owner_id
+        by = {"by": principal.uid} if owner != principal.uid else {}
         fields: dict[str, Any] = {}
         for name in ("title", "notes", "phrase", "priority", "tags"):
             if name in sent:
@@ -395,7 +513,8 @@ async def patch(
                 spec.due_at = None
             default_zone = row["timezone"] if row["tz_mode"] == "floating" else None
             if spec.local_due is not None and spec.timezone is None and default_zone is None:
-                default_zone = (await users.preferences(principal)).timezone
+                owner_principal = principal if owner == principal.uid else _as_service(owner)
+                default_zone = (await users.preferences(owner_principal)).timezone
             moved = bool(sent & {"due_at", "local_due", "timezone"})
             columns, errors = compose_schedule(spec, default_zone=default_zone, now=utcnow(), check_past=moved)
             if errors:
@@ -405,15 +524,19 @@ async def patch(
             fields.update(columns, held_for_quiet_hours=False)
             reschedule = True
         if not fields:
-            return await _announce(conn, "reminder.updated", principal.uid, to_reminder(row))
-        updated = await repo.update_reminder(conn, principal.uid, reminder_id, fields, reschedule=reschedule)
-        return await _announce(conn, "reminder.updated", principal.uid, to_reminder(updated))
+            return await _announce(conn, "reminder.updated", owner, to_reminder(row, access.level), **by)
+        updated = await repo.update_reminder(conn, owner, reminder_id, fields, reschedule=reschedule)
+        return await _announce(conn, "reminder.updated", owner, to_reminder(updated, access.level), **by)
 
 
-async def delete(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID) -> None:
+async def delete(
+    conn: asyncpg.Connection, friends: FriendsClient | None, principal: Principal, reminder_id: uuid.UUID
+) -> None:
     async with conn.transaction():
         if not await repo.delete_reminder(conn, principal.uid, reminder_id):
-            raise NotFound("No such reminder", code="reminder_not_found")
+            # Not the caller's: 404, or 403 when a friend shares it with them.
+            await authorize(conn, friends, principal, reminder_id, "delete")
+            raise _not_found()
         await repo.add_outbox(conn, "reminder.deleted", {"uid": principal.uid, "reminder_id": str(reminder_id)})
 
 
@@ -422,9 +545,11 @@ async def delete(conn: asyncpg.Connection, principal: Principal, reminder_id: uu
 _UNSCHEDULED = {"next_occurrence_at": None, "next_offset_s": None, "next_fire_at": None, "held_for_quiet_hours": False}
 
 
-async def cancel(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID, scope: str) -> dict:
+async def cancel(
+    conn: asyncpg.Connection, friends: FriendsClient | None, principal: Principal, reminder_id: uuid.UUID, scope: str
+) -> dict:
     async with conn.transaction():
-        row = await _locked(conn, principal, reminder_id)
+        row = await _locked(conn, friends, principal, reminder_id, "cancel")
         if row["status"] in ("cancelled", "completed"):
             return await _announce(conn, "reminder.cancelled", principal.uid, to_reminder(row), scope=scope)
         if scope == "next":
@@ -499,11 +624,17 @@ def snooze_until(body: SnoozeBody, now: datetime) -> datetime:
     return body.until.astimezone(UTC)
 
 
-async def snooze(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID, body: SnoozeBody) -> dict:
+async def snooze(
+    conn: asyncpg.Connection,
+    friends: FriendsClient | None,
+    principal: Principal,
+    reminder_id: uuid.UUID,
+    body: SnoozeBody,
+) -> dict:
     now = utcnow()
     until = snooze_until(body, now).replace(microsecond=0)
     async with conn.transaction():
-        row = await _locked(conn, principal, reminder_id)
+        row = await _locked(conn, friends, principal, reminder_id, "snooze")
         if row["status"] in ("cancelled", "completed"):
             raise Conflict(
                 f"This reminder is {row['status']}; reopen it before snoozing", code=f"reminder_{row['status']}"
@@ -524,9 +655,11 @@ async def snooze(conn: asyncpg.Connection, principal: Principal, reminder_id: uu
         return await _announce(conn, "reminder.snoozed", principal.uid, to_reminder(updated))
 
 
-async def complete(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID) -> dict:
+async def complete(
+    conn: asyncpg.Connection, friends: FriendsClient | None, principal: Principal, reminder_id: uuid.UUID
+) -> dict:
     async with conn.transaction():
-        row = await _locked(conn, principal, reminder_id)
+        row = await _locked(conn, friends, principal, reminder_id, "complete")
         if row["status"] == "completed":
             return await _announce(conn, "reminder.completed", principal.uid, to_reminder(row))
         if row["status"] == "cancelled":
@@ -541,9 +674,11 @@ async def complete(conn: asyncpg.Connection, principal: Principal, reminder_id: 
         return await _announce(conn, "reminder.completed", principal.uid, to_reminder(updated))
 
 
-async def reopen(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID) -> dict:
+async def reopen(
+    conn: asyncpg.Connection, friends: FriendsClient | None, principal: Principal, reminder_id: uuid.UUID
+) -> dict:
     async with conn.transaction():
-        row = await _locked(conn, principal, reminder_id)
+        row = await _locked(conn, friends, principal, reminder_id, "reopen")
         if row["status"] in ("scheduled", "fired"):
             return await _announce(conn, "reminder.reopened", principal.uid, to_reminder(row))
         nxt = schedule_of(row).next_fire(not_before=utcnow())
@@ -552,10 +687,32 @@ async def reopen(conn: asyncpg.Connection, principal: Principal, reminder_id: uu
         return await _announce(conn, "reminder.reopened", principal.uid, to_reminder(updated))
 
 
-async def occurrences(conn: asyncpg.Connection, principal: Principal, reminder_id: uuid.UUID, limit: int) -> dict:
-    row = await repo.get_reminder(conn, principal.uid, reminder_id)
-    if row is None:
-        raise NotFound("No such reminder", code="reminder_not_found")
+async def refuse(
+    conn: asyncpg.Connection, friends: FriendsClient | None, principal: Principal, reminder_id: uuid.UUID
+) -> dict:
+    """The owner turns down a reminder a friend created for them: cancelled, never fires,
+    marked ``refused_at``; the ``reminder.refused`` event names the creator. Idempotent."""
+    async with conn.transaction():
+        row = await _locked(conn, friends, principal, reminder_id, "refuse")
+        if row["source"] != "friend":
+            raise Conflict(
+                "Only a reminder a friend created for you can be refused; cancel or delete it instead",
+                code="reminder_not_from_friend",
+            )
+        if row["refused_at"] is not None:
+            return to_reminder(row)
+        now = utcnow()
+        fields = {"status": "cancelled", "cancelled_at": row["cancelled_at"] or now, "refused_at": now, **_UNSCHEDULED}
+        updated = await repo.update_reminder(conn, principal.uid, reminder_id, fields, reschedule=True)
+        return await _announce(
+            conn, "reminder.refused", principal.uid, to_reminder(updated), created_by=row["created_by"]
+        )
+
+
+async def occurrences(
+    conn: asyncpg.Connection, friends: FriendsClient | None, principal: Principal, reminder_id: uuid.UUID, limit: int
+) -> dict:
+    _, row = await authorize(conn, friends, principal, reminder_id, "read")
     if row["status"] in ("cancelled", "completed"):
         return {"items": []}
     schedule = schedule_of(row)

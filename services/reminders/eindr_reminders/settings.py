@@ -12,6 +12,9 @@ class RemindersSettings(BaseSettings):
 
     users_url: str = "http://127.0.0.1:8102"
     auth_url: str = "http://127.0.0.1:8101"
+    # Who may see, edit or create reminders of whom (friends service; INTEGRATION.md).
+    friends_url: str = "http://127.0.0.1:8106"
+    reminders_shared_max: int = 1000  # most shared-with-me grants read per request
     # Scheduler
     reminders_window_s: float = 30.0  # look-ahead: claim what fires within this many seconds
     reminders_lease_s: float = 60.0  # a claim not renewed for this long is taken over by another worker

@@ -22,10 +22,68 @@ APP = "eindr_reminders.app:create_app"
 
 
 @pytest.fixture(scope="session")
-def reminders_api(start_service):
+def friends_svc(start_service):
+    """The real friends service: who shares what with whom, who trusts whom."""
+    return start_service(
+        "friends",
+        "eindr_friends.app:create_app",
+        env={"EINDR_FRIENDS_HASH_PEPPER": "reminders-test-pepper-0123456789abcdef"},
+    )
+
+
+@pytest.fixture(scope="session")
+def reminders_api(start_service, friends_svc):
     # users/auth are pointed at a closed port: the service must degrade (UTC, sse only).
     dead = f"http://127.0.0.1:{free_port()}"
-    return start_service("reminders", APP, env={"EINDR_USERS_URL": dead, "EINDR_AUTH_URL": dead})
+    return start_service(
+        "reminders", APP, env={"EINDR_USERS_URL": dead, "EINDR_AUTH_URL": dead, "EINDR_FRIENDS_URL": friends_svc.url}
+    )
+
+
+class Friends:
+    """The real friends service, driven as its users would."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def _h(self, uid: str) -> dict[str, str]:
+        return auth_headers(uid, "friends")
+
+    def befriend(self, a: str, b: str) -> None:
+        r = self.client.post("/v1/friends/invites", json={"user_id": b}, headers=self._h(a))
+        assert r.status_code == 201, r.text
+        r = self.client.post(f"/v1/friends/invites/{r.json()['id']}/accept", headers=self._h(b))
+        assert r.status_code == 200, r.text
+
+    def share(self, owner: str, friend: str, reminder_id: str, access: str = "view") -> str:
+        body = {"friend_id": friend, "item_type": "reminder", "item_id": reminder_id, "access": access}
+        r = self.client.post("/v1/friends/shares", json=body, headers=self._h(owner))
+        assert r.status_code in (200, 201), r.text
+        return r.json()["id"]
+
+    def set_access(self, owner: str, share_id: str, access: str) -> None:
+        r = self.client.patch(f"/v1/friends/shares/{share_id}", json={"access": access}, headers=self._h(owner))
+        assert r.status_code == 200, r.text
+
+    def revoke(self, owner: str, share_id: str) -> None:
+        assert self.client.delete(f"/v1/friends/shares/{share_id}", headers=self._h(owner)).status_code == 204
+
+    def set_tier(self, owner: str, friend: str, tier: str) -> None:
+        r = self.client.put(f"/v1/friends/{friend}/permissions", json={"tier": tier}, headers=self._h(owner))
+        assert r.status_code == 200, r.text
+
+    def unfriend(self, a: str, b: str) -> None:
+        assert self.client.delete(f"/v1/friends/{b}", headers=self._h(a)).status_code == 204
+
+    def block(self, a: str, b: str) -> None:
+        r = self.client.post("/v1/friends/blocks", json={"user_id": b}, headers=self._h(a))
+        assert r.status_code == 201, r.text
+
+
+@pytest.fixture
+def friends(friends_svc) -> Iterator[Friends]:
+    with httpx.Client(base_url=friends_svc.url, timeout=30) as client:
+        yield Friends(client)
 
 
 @pytest.fixture
