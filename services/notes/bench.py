@@ -105,7 +105,7 @@ def physical_mb() -> int:
         return 8192
 
 
-async def bench_vectors(n: int, queries: int, ef_search: int, build: BuildSettings) -> None:
+async def bench_vectors(n: int, queries: int, ef_search: list[int], build: BuildSettings) -> None:
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory(prefix="notes-bench-") as tmp:
         url, server = database_url(Path(tmp))
@@ -150,12 +150,11 @@ async def _progress(url: str, n: int) -> None:
         print(f"  (no build progress: {type(exc).__name__})", file=sys.stderr, flush=True)
 
 
-async def _vectors_run(url: str, n: int, queries: int, ef_search: int, rng: np.random.Generator, build: BuildSettings, *, own_server: bool):
+async def _vectors_run(url: str, n: int, queries: int, ef_searches: list[int], rng: np.random.Generator, build: BuildSettings, *, own_server: bool):
     import asyncpg
-    from pgvector.asyncpg import register_vector
-
     from eindr_common.migrations import upgrade
     from eindr_notes import repository
+    from pgvector.asyncpg import register_vector
 
     await asyncio.to_thread(upgrade, HERE / "migrations", url)
     conn = await asyncpg.connect(url)
@@ -246,7 +245,7 @@ async def _vectors_run(url: str, n: int, queries: int, ef_search: int, rng: np.r
     # keeps a generic plan made while index scans were off for the exact runs, which made
     # the "HNSW" timings of earlier runs those of a sequential scan.
     hnsw_sql = sql + " /* hnsw */"
-    exact_ids, exact_ms, hnsw_ids, hnsw_ms = [], [], [], []
+    exact_ids, exact_ms = [], []
     async with conn.transaction():
         await conn.execute("SET LOCAL enable_indexscan = off")
         await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
@@ -256,14 +255,19 @@ async def _vectors_run(url: str, n: int, queries: int, ef_search: int, rng: np.r
             exact_ms.append((time.perf_counter() - t) * 1000)
     plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql.replace("$1", "'" + str(qv[0].tolist()) + "'::vector")))
     assert "notes_embedding_hnsw_idx" in plan, plan
-    await conn.execute(f"SET hnsw.ef_search = {ef_search}")
-    for _ in range(20):  # warm the index into shared buffers
-        await conn.fetch(hnsw_sql, qv[_ % queries])
-    for q in qv:
-        t = time.perf_counter()
-        hnsw_ids.append({r["id"] for r in await conn.fetch(hnsw_sql, q)})
-        hnsw_ms.append((time.perf_counter() - t) * 1000)
-    recall = statistics.mean(len(a & b) / 10 for a, b in zip(hnsw_ids, exact_ids, strict=True))
+    # One index, several ef_search values: the recall/latency trade-off of the same graph.
+    sweep = []
+    for ef_search in ef_searches:
+        await conn.execute(f"SET hnsw.ef_search = {ef_search}")
+        for _ in range(20):  # warm the index into shared buffers
+            await conn.fetch(hnsw_sql, qv[_ % queries])
+        hnsw_ids, hnsw_ms = [], []
+        for q in qv:
+            t = time.perf_counter()
+            hnsw_ids.append({r["id"] for r in await conn.fetch(hnsw_sql, q)})
+            hnsw_ms.append((time.perf_counter() - t) * 1000)
+        sweep.append((ef_search, hnsw_ms, statistics.mean(len(a & b) / 10 for a, b in zip(hnsw_ids, exact_ids, strict=True))))
+    ef_search = ef_searches[0]
 
     # A user with 1,000 notes in the same table: the plain filtered SQL (the planner's
     # choice: pgvector 0.6 may take the HNSW index and post-filter), beside the service's
@@ -288,10 +292,10 @@ async def _vectors_run(url: str, n: int, queries: int, ef_search: int, rng: np.r
         if "Scan" in r[0]
     )
     await conn.close()
-    return build_info, exact_ms, hnsw_ms, recall, (raw_ms, statistics.mean(raw_recall), user_plan), (svc_ms, statistics.mean(svc_recall))
+    return build_info, exact_ms, sweep, (raw_ms, statistics.mean(raw_recall), user_plan), (svc_ms, statistics.mean(svc_recall))
 
 
-def _print_vectors(n, queries, ef_search, b, exact_ms, hnsw_ms, recall, raw_ms, svc_ms) -> None:
+def _print_vectors(n, queries, ef_searches, b, exact_ms, sweep, raw_ms, svc_ms) -> None:
     print(f"\n## notes vector search — {n:,} embeddings x {DIMS} dims, {queries} queries")
     print(f"machine: {machine()}; PostgreSQL {b['postgres']}, pgvector {b['pgvector']}; "
           f"date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
@@ -301,11 +305,12 @@ def _print_vectors(n, queries, ef_search, b, exact_ms, hnsw_ms, recall, raw_ms, 
           f"(graph estimate {b['graph_estimate_mb']} MB); graph fit in memory: {'yes' if b['fit_in_memory'] else 'NO'}")
     for notice in b["notices"]:
         print(f"  server said: {notice}")
-    print(f"ef_search={ef_search}")
+    print(f"per-user rows use ef_search={ef_searches[0]} (the service's setting)")
     print("| query | p50 ms | p99 ms | recall@10 |")
     print("|---|---|---|---|")
     print(f"| exact (seq scan, raw SQL) | {pct(exact_ms, 50):.2f} | {pct(exact_ms, 99):.2f} | 1.000 |")
-    print(f"| HNSW (raw SQL, global) | {pct(hnsw_ms, 50):.2f} | {pct(hnsw_ms, 99):.2f} | {recall:.3f} |")
+    for ef_search, hnsw_ms, recall in sweep:
+        print(f"| HNSW (raw SQL, global), ef_search={ef_search} | {pct(hnsw_ms, 50):.2f} | {pct(hnsw_ms, 99):.2f} | {recall:.3f} |")
     raw_ms, raw_recall, user_plan = raw_ms
     svc_ms, svc_recall = svc_ms
     print(f"| per-user, plain filtered SQL (user with 1,000 notes; plan: {user_plan[:60]}) | {pct(raw_ms, 50):.2f} | {pct(raw_ms, 99):.2f} | {raw_recall:.3f} |")
@@ -330,7 +335,6 @@ def wav_seconds(data: bytes) -> float:
 
 def bench_upload(runs: int) -> None:
     import httpx
-
     from eindr_common.localstack import start_redis
     from eindr_common.testing import TEST_SECRET, ServiceProcess, auth_headers
 
@@ -399,7 +403,8 @@ def main() -> None:
     v = sub.add_parser("vectors")
     v.add_argument("--n", type=int, default=1_000_000)
     v.add_argument("--queries", type=int, default=200)
-    v.add_argument("--ef-search", type=int, default=100)
+    v.add_argument("--ef-search", type=lambda text: [int(x) for x in text.split(",")], default=[100],
+                   help="one value or a comma-separated sweep, e.g. 100,200,400 (the first also drives the per-user rows)")
     v.add_argument("--m", type=int, default=BuildSettings.m, help="HNSW m (the migration's: 16)")
     v.add_argument("--ef-construction", type=int, default=BuildSettings.ef_construction, help="HNSW ef_construction (the migration's: 64)")
     v.add_argument("--workers", type=int, default=BuildSettings.workers, help="parallel build workers besides the leader (default: CPUs - 1)")
