@@ -126,8 +126,10 @@ def test_bulk_job_reports_progress_and_per_item_failures(api, worker, db):
 
 
 @pytest.fixture(scope="module")
-def api_with_users(start_service, users_svc):
-    svc = start_service("reminders-with-users", APP, env={"EINDR_USERS_URL": users_svc.url})
+def api_with_users(start_service, users_svc, friends_svc):
+    svc = start_service(
+        "reminders-with-users", APP, env={"EINDR_USERS_URL": users_svc.url, "EINDR_FRIENDS_URL": friends_svc.url}
+    )
     with httpx.Client(base_url=svc.url, timeout=30) as client:
         yield client
 
@@ -232,6 +234,36 @@ def test_account_deletion_erases_reminders_and_deliveries(api_with_users, users_
         message="erased",
     )
     assert deliveries(db, uid) == []
+
+
+def test_a_friends_reminder_follows_the_owners_zone_and_outlives_the_creators_account(
+    api_with_users, users_svc, worker_with_users, friends, db
+):
+    owner = provision(users_svc, {"timezone": "America/New_York"})
+    creator = provision(users_svc, {"timezone": "Asia/Tokyo"})
+    friends.befriend(owner, creator)
+    friends.set_tier(owner, creator, "trusted")
+    day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    r = api_with_users.post(
+        "/v1/reminders",
+        json={"title": "Call the plumber", "local_due": f"{day}T09:00:00", "for_user_id": owner},
+        headers=headers_for(creator),
+    )
+    assert r.status_code == 201, r.text
+    made = r.json()
+    # A floating wall clock is the owner's (asked from the users service), not the creator's.
+    assert (made["tz_mode"], made["timezone"], made["created_by"]) == ("floating", "America/New_York", creator)
+
+    assert httpx.delete(users_svc.url + "/v1/users/me", headers=auth_headers(creator, "users")).status_code == 204
+    wait_for(
+        lambda: (
+            db.execute("SELECT created_by FROM reminders.reminders WHERE id = %s", (made["id"],)).fetchone() == (None,)
+        ),
+        60,
+        message="creator's id erased",
+    )
+    kept = api_with_users.get(f"/v1/reminders/{made['id']}", headers=headers_for(owner)).json()
+    assert (kept["source"], kept["status"], kept["created_by"]) == ("friend", "scheduled", None)
 
 
 def test_each_alarm_of_an_occurrence_fires_once_in_order(api, worker, db):
