@@ -116,12 +116,12 @@ COMPONENTS: list[Component] = [
               internet=True, scale=Scale(2, 8, cpu_percent=70)),
     Component(
         "reminders", "api", "services/reminders", 8103, "services/reminders/pyproject.toml", migrations=True, db=True,
-        calls=["users", "auth"], internet=True, scale=Scale(2, 10, cpu_percent=70), fcm=True,
+        calls=["users", "auth", "friends"], internet=True, scale=Scale(2, 10, cpu_percent=70), fcm=True,
     ),
     Component(
         "reminders-worker", "worker", "services/reminders", 9103, "services/reminders/eindr_reminders/worker.py",
         image="eindr/reminders", command=["python", "-m", "eindr_reminders.worker"], migrations=True, db=True,
-        calls=["users", "auth"], internet=True, db_secret="eindr-reminders-database", fcm=True,
+        calls=["users", "auth", "friends"], internet=True, db_secret="eindr-reminders-database", fcm=True,
         # Claims are leased (EINDR_REMINDERS_LEASE_S): two workers share the load and take
         # over each other's reminders when one dies.
         res=Res("200m", "256Mi", "1", "512Mi"), replicas=2,
