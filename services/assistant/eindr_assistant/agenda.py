@@ -44,13 +44,14 @@ def window(turn: Turn) -> tuple[datetime, datetime, str]:
 async def calendar_query(turn: Turn) -> None:
     start, end, label = window(turn)
     domain, me, dl = turn.deps.domain, turn.principal, turn.deadline
+    # The user's own agenda: reminders friends shared with them are not on their calendar.
     connections, in_range, series = await asyncio.gather(
         domain.call("calendar", "GET", "/v1/calendar/connections", me, dl, params={"limit": 50}),
         domain.call("reminders", "GET", "/v1/reminders", me, dl,
-                    params={"due_from": start.isoformat(), "due_to": end.isoformat(), "limit": PAGE}),
+                    params={"due_from": start.isoformat(), "due_to": end.isoformat(), "limit": PAGE, "scope": "own"}),
         # Recurring reminders whose next occurrence is before the window may still occur in it.
         domain.call("reminders", "GET", "/v1/reminders", me, dl,
-                    params={"status": "scheduled", "due_to": end.isoformat(), "limit": PAGE}),
+                    params={"status": "scheduled", "due_to": end.isoformat(), "limit": PAGE, "scope": "own"}),
     )
     conns = list((connections or {}).get("items", []))
     events = occurrences(list((in_range or {}).get("items", [])) + list((series or {}).get("items", [])), start, end)

@@ -408,7 +408,8 @@ async def create_reminder(turn: Turn) -> None:
 
 
 async def _scheduled(turn: Turn, *, status: str = "scheduled") -> list[dict[str, Any]]:
-    params: dict[str, Any] = {"status": status, "limit": 100}
+    # Own reminders only: a friend's shared reminder is not the user's to cancel or snooze.
+    params: dict[str, Any] = {"status": status, "limit": 100, "scope": "own"}
     if turn.slots.get("due_from"):
         params["due_from"], params["due_to"] = turn.slots["due_from"], turn.slots["due_to"]
     page = await turn.deps.domain.call("reminders", "GET", "/v1/reminders", turn.principal, turn.deadline, params=params)

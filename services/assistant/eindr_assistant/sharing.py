@@ -95,7 +95,7 @@ async def _answered(turn: Turn) -> None:
 
 
 async def _friends(turn: Turn) -> list[dict[str, Any]]:
-    page = await turn.deps.domain.call("friends", "GET", "/v1/friends", turn.principal, turn.deadline, params={"limit": 200})
+    page = await turn.deps.domain.call("friends", "GET", "/v1/friends", turn.principal, turn.deadline, params={"limit": 200, "scope": "own"})
     return [{"user_id": f["user_id"], "display_name": f.get("display_name")} for f in (page or {}).get("items", [])]
 
 
@@ -107,7 +107,7 @@ async def _find_item(turn: Turn, item_type: str | None, query: str | None) -> di
         return None
     if item_type in (None, "reminder"):
         page = await turn.deps.domain.call("reminders", "GET", "/v1/reminders", turn.principal, turn.deadline,
-                                           params={"q": query[:200], "limit": 50})
+                                           params={"q": query[:200], "limit": 50, "scope": "own"})
         found = _by_title([it for it in (page or {}).get("items", []) if it.get("status") != "cancelled"], query)
         if not found:
             # The words may be a paraphrase of the title: look at the whole list too.
