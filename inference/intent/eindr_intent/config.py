@@ -18,8 +18,8 @@ class IntentSettings(CommonSettings):
     intent_examples: str | None = None
     # Below this probability the answer is out_of_scope.
     intent_oos_threshold: float = 0.3
-    # Continuous micro-batching: a pass takes everything queued (at most max_batch texts) the
-    # moment the previous one ends; only an idle encoder waits this long for company.
+    # Micro-batching: a pass takes everything queued (at most max_batch texts), after waiting
+    # at most this long for more when it is not full.
     intent_batch_window_ms: float = 4.0
     intent_max_batch_size: int = 64
     # Texts admitted and waiting; beyond that: 503 + Retry-After.
