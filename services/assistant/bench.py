@@ -16,17 +16,15 @@ import io
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
 import wave
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
-
 from eindr_common.localstack import start_postgres, start_redis
 from eindr_common.testing import TEST_SECRET, ServiceProcess, auth_headers, new_uid
 
@@ -150,11 +148,11 @@ def main() -> None:
         raw_chain = [sum(raw[k][i] for k in raw) for i in range(args.runs)]
 
         lines = [
-            f"### Assistant voice pipeline — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-            f"{os.cpu_count()} CPUs, Python {platform.python_version()}",
+            (f"### Assistant voice pipeline — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}"),
             "",
-            f"Command: \"{COMMAND}\" (Piper, {seconds:.2f} s of audio), {args.runs} runs, sequential, "
-            "`POST /v1/assistant/voice` with `Accept: audio/wav`; first byte = first byte of the reply audio.",
+            (f"Command: \"{COMMAND}\" (Piper, {seconds:.2f} s of audio), {args.runs} runs, sequential, "
+            "`POST /v1/assistant/voice` with `Accept: audio/wav`; first byte = first byte of the reply audio."),
             "",
             "| measure | p50 ms | p95 ms |",
             "|---|---|---|",
@@ -167,9 +165,9 @@ def main() -> None:
         for k, v in raw.items():
             lines.append(f"| &nbsp;&nbsp;raw {k} | {pct(v, .5):.1f} | {pct(v, .95):.1f} |")
         overhead = pct(first_byte, .5) - pct(raw_chain, .5)
-        lines += ["", f"Assistant overhead over the raw chain at p50: {overhead:.0f} ms "
+        lines += ["", (f"Assistant overhead over the raw chain at p50: {overhead:.0f} ms "
                       f"(preferences lookup and orchestration; a negative value is within run-to-run noise). Target p50 ≤ 1200 ms. "
-                      f"Load average during the run: {os.getloadavg()[0]:.1f} (the machine is shared)."]
+                      f"Load average during the run: {os.getloadavg()[0]:.1f} (the machine is shared).")]
 
         if not args.no_accuracy:
             from eindr_assistant.evaluation import load_commands, score
@@ -181,12 +179,12 @@ def main() -> None:
                 lang = cmd.get("lang", "en-US")
                 uid = user(lang, cmd.get("tz", "Europe/Amsterdam"))
                 h = auth_headers(uid, "assistant")
-                started = datetime.now(timezone.utc)
+                started = datetime.now(UTC)
                 if cmd.get("mode", "voice") == "voice":
                     r = http.post(assistant.url + "/v1/assistant/voice", files={"audio": ("c.wav", piper(cmd["say"]), "audio/wav")}, headers=h)
                 else:
                     r = http.post(assistant.url + "/v1/assistant/text", json={"text": cmd["say"]}, headers=h)
-                finished = datetime.now(timezone.utc)
+                finished = datetime.now(UTC)
                 body = r.json()
                 stored = {
                     "reminders": http.get(reminders.url + "/v1/reminders", params={"status": "scheduled", "limit": 100}, headers=auth_headers(uid, "reminders")).json()["items"],
@@ -200,8 +198,8 @@ def main() -> None:
                     failures.append(f"{cmd['say']!r}: {s.problems}")
             n = len(cmds)
             voice_n = sum(1 for c in cmds if c.get("mode", "voice") == "voice")
-            lines += ["", f"Accuracy over the command suite ({n} commands: {voice_n} spoken by Piper through /voice, "
-                          f"{n - voice_n} non-English typed through /text):", "",
+            lines += ["", (f"Accuracy over the command suite ({n} commands: {voice_n} spoken by Piper through /voice, "
+                          f"{n - voice_n} non-English typed through /text):"), "",
                       "| intent exact match | intent + slots exact match (what was stored) |", "|---|---|",
                       f"| {intent_ok}/{n} = {intent_ok / n:.1%} | {slot_ok}/{n} = {slot_ok / n:.1%} |"]
             if failures:

@@ -95,7 +95,7 @@ def graph_mb(n: int, m: int) -> int:
     on disk — many times slower (it says so in a NOTICE, which the bench reports)."""
     avg_level = math.log(2) / math.log(m)
     element = 128 + 24 * (avg_level + 1) + 16 * m * (avg_level + 2) + 6 + (4 * DIMS + 8)
-    return int(math.ceil(2 * n * element / 2**20))
+    return math.ceil(2 * n * element / 2**20)
 
 
 def physical_mb() -> int:

@@ -8,16 +8,21 @@ import time
 from typing import Annotated
 from urllib.parse import quote
 
+from eindr_common.errors import BadRequest, NotFound, PayloadTooLarge
+from eindr_common.idempotency import IdempotencyKey
+from eindr_common.identity import CurrentUser
 from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from eindr_common.errors import BadRequest, NotFound, PayloadTooLarge
-from eindr_common.identity import CurrentUser
-from eindr_common.idempotency import IdempotencyKey
-
 from . import conversation, service
 from .pipeline import Deps
-from .schemas import AssistantResponse, ConversationId, LanguageTag, TextRequest, ZoneName
+from .schemas import (
+    AssistantResponse,
+    ConversationId,
+    LanguageTag,
+    TextRequest,
+    ZoneName,
+)
 
 _PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
 _ERRORS = {400: _PROBLEM, 401: _PROBLEM, 409: _PROBLEM, 413: _PROBLEM, 503: _PROBLEM, 504: _PROBLEM}

@@ -7,9 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI
-
 from eindr_common.app import build_app
+from fastapi import FastAPI
 
 from . import api
 from .clients import Domain, Inference

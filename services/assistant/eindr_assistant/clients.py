@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
 from eindr_common.errors import GatewayTimeout, Problem, ServiceUnavailable
 from eindr_common.http_client import ServiceClient, UpstreamError
 from eindr_common.identity import Principal
@@ -88,7 +87,7 @@ class Inference:
     def __init__(self, settings: AssistantSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-        mk = lambda url: httpx.AsyncClient(base_url=url, limits=limits, transport=transport, timeout=10.0)  # noqa: E731
+        mk = lambda url: httpx.AsyncClient(base_url=url, limits=limits, transport=transport, timeout=10.0)
         self.stt = mk(settings.stt_url)
         self.intent = mk(settings.intent_url)
         self.chat = mk(settings.chat_url)
@@ -182,7 +181,7 @@ class Inference:
         chunks = response.aiter_raw()
         try:
             first = await asyncio.wait_for(chunks.__anext__(), timeout)
-        except (StopAsyncIteration, asyncio.TimeoutError, httpx.HTTPError) as exc:
+        except (TimeoutError, StopAsyncIteration, httpx.HTTPError) as exc:
             await response.aclose()
             raise StageUnavailable("tts", "no audio") from exc
 

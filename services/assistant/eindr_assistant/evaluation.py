@@ -119,9 +119,10 @@ def score(cmd: dict[str, Any], body: dict[str, Any], stored: dict[str, list[dict
         statuses = [a["status"] for a in body.get("actions", [])]
         if intent_ok and statuses != cmd["statuses"]:
             problems.append(f"actions {statuses} != {cmd['statuses']}")
-    if not any(k in cmd for k in ("due", "title", "ledger", "note")):
-        # Queries and chat change nothing.
-        if any(stored.get(k) for k in ("reminders", "ledger", "notes")):
-            problems.append("a query stored something")
+    # Queries and chat change nothing.
+    if not any(k in cmd for k in ("due", "title", "ledger", "note")) and any(
+        stored.get(k) for k in ("reminders", "ledger", "notes")
+    ):
+        problems.append("a query stored something")
     slots_ok = not [p for p in problems if not p.startswith("intent ")]
     return Score(intent_ok=intent_ok, slots_ok=slots_ok, problems=problems)

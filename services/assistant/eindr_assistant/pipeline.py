@@ -15,18 +15,24 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
+from eindr_common.identity import Principal
 from langchain_core.runnables import RunnableLambda
 from prometheus_client import Counter, Histogram
 
-from eindr_common.identity import Principal
-
 from . import agenda, conversation, replies, sharing, slots
-from .clients import Deadline, Domain, DomainRejected, DomainUnavailable, Inference, StageUnavailable
+from .clients import (
+    Deadline,
+    Domain,
+    DomainRejected,
+    DomainUnavailable,
+    Inference,
+    StageUnavailable,
+)
 from .settings import AssistantSettings
 
 log = logging.getLogger("eindr.assistant")
@@ -63,7 +69,7 @@ class Turn:
     timezone: str
     voice: str | None = None
     source: str = "text"  # text | voice
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     deadline: Deadline | None = None
     idempotency_key: str | None = None
     interaction_id: str = field(default_factory=lambda: str(uuid.uuid4()))

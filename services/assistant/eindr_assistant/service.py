@@ -12,7 +12,13 @@ from eindr_common.errors import GatewayTimeout, Problem, ServiceUnavailable
 from eindr_common.identity import Principal
 
 from . import conversation, replies
-from .clients import BudgetExceeded, Deadline, DomainRejected, DomainUnavailable, StageUnavailable
+from .clients import (
+    BudgetExceeded,
+    Deadline,
+    DomainRejected,
+    DomainUnavailable,
+    StageUnavailable,
+)
 from .pipeline import DEGRADED, PIPELINE, STAGE_SECONDS, Deps, Turn
 
 log = logging.getLogger("eindr.assistant")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import tempfile
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -20,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from eindr_common.localstack import free_port
 from eindr_common.testing import ServiceProcess, auth_headers, new_uid
 
@@ -128,8 +128,8 @@ def assistant_with(start_service, intent_url, stt_url, tts_url, users_svc, remin
     def _start(**overrides: str):
         key = tuple(sorted(overrides.items()))
         if key not in started:
-            urls = dict(intent=intent_url, stt=stt_url, tts=tts_url, users=users_svc.url, reminders=reminders_svc.url,
-                        ledger=ledger_svc.url, notes=notes_svc.url, friends=friends_svc.url, calendar=calendar_svc.url)
+            urls = {"intent": intent_url, "stt": stt_url, "tts": tts_url, "users": users_svc.url, "reminders": reminders_svc.url,
+                        "ledger": ledger_svc.url, "notes": notes_svc.url, "friends": friends_svc.url, "calendar": calendar_svc.url}
             env = assistant_env(**urls)
             env.update(overrides)
             started[key] = start_service("assistant", "eindr_assistant.app:create_app", env=env)
@@ -353,8 +353,8 @@ class Radicale:
 
 @pytest.fixture(scope="session")
 def radicale(eindr_tmp: Path) -> Iterator[Radicale]:
-    root = eindr_tmp / "radicale"
-    root.mkdir()
+    # Its own folder: another suite on the same pytest worker may run its own Radicale.
+    root = Path(tempfile.mkdtemp(prefix="radicale-", dir=eindr_tmp))
     passwords = {u: f"pw-{u}" for u in RADICALE_USERS}
     users_file = root / "users"
     users_file.write_text("".join(f"{u}:{p}\n" for u, p in passwords.items()))
@@ -365,7 +365,7 @@ def radicale(eindr_tmp: Path) -> Iterator[Radicale]:
         f"[storage]\nfilesystem_folder = {root / 'collections'}\n[logging]\nlevel = warning\n"
     )
     proc = subprocess.Popen([sys.executable, "-m", "radicale", "--config", str(root / "config")],
-                            stdout=open(eindr_tmp / "radicale.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+                            stdout=open(root / "radicale.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
     while True:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from eindr_assistant import slots
 
-NOW = datetime(2026, 11, 26, 14, 10, tzinfo=timezone.utc)  # Thursday; 15:10 CET
+NOW = datetime(2026, 11, 26, 14, 10, tzinfo=UTC)  # Thursday; 15:10 CET
 TZ = "Europe/Amsterdam"
 
 
@@ -89,7 +88,7 @@ def test_no_time_at_all_is_none():
 
 def test_due_at_carries_the_zone_offset_across_dst():
     # 7 March 2027 is before the US spring-forward (14 March): "every day at 8" stays 08:00 local.
-    now = datetime(2027, 3, 13, 20, 0, tzinfo=timezone.utc)
+    now = datetime(2027, 3, 13, 20, 0, tzinfo=UTC)
     w, _ = when("remind me every day at 8 am to walk", tz="America/New_York", now=now)
     assert w.local_due.isoformat(timespec="minutes") == "2027-03-14T08:00"
     assert w.due_at.utcoffset().total_seconds() == -4 * 3600  # EDT from the 14th
@@ -132,7 +131,7 @@ def test_ledger_amounts_directions_contacts(text, lang_tag, value, currency, dir
 
 
 def test_amount_symbols_and_default_currency():
-    assert slots.parse_amount("$20", lang="en").value == Decimal("20")
+    assert slots.parse_amount("$20", lang="en").value == Decimal(20)
     assert slots.parse_amount("₹ 99.99", lang="en").currency == "INR"
     assert slots.parse_amount("twelve dollars and fifty cents", lang="en").value == Decimal("12.50")
     assert slots.parse_amount("he owes me 40", lang="de", lang_tag="de-DE").currency == "EUR"

@@ -8,8 +8,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from eindr_common.testing import auth_headers
 
 TZ = "Europe/Amsterdam"
@@ -149,7 +147,7 @@ def test_ledger_entry_with_amount_currency_and_direction(make_user, say, ledger_
     assert body["actions"][0]["status"] == "done"
     [entry] = ledger_of(uid)
     assert entry["direction"] == "they_owe_me" and entry["currency"] == "USD"
-    assert Decimal(entry["amount"]) == Decimal("20") and entry["counterparty"]["name"] == "Ali"
+    assert Decimal(entry["amount"]) == Decimal(20) and entry["counterparty"]["name"] == "Ali"
     assert body["reply"]["text"] == "Got it: Ali owes you $20.00."
 
     body = say(uid, "I owe ali 12 euros 50").json()
@@ -157,7 +155,7 @@ def test_ledger_entry_with_amount_currency_and_direction(make_user, say, ledger_
     assert body["slots"]["contact"] == "Ali"
     entries = ledger_of(uid)
     assert len(entries) == 2
-    owe = [e for e in entries if e["direction"] == "i_owe_them"][0]
+    owe = next(e for e in entries if e["direction"] == "i_owe_them")
     assert owe["currency"] == "EUR" and owe["counterparty"]["name"] == "Ali"
 
 

@@ -5,10 +5,9 @@ each for a fresh user with that language and timezone, each judged on what was s
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from eindr_assistant.evaluation import load_commands, score
 
 COMMANDS = load_commands()
@@ -23,9 +22,9 @@ def test_command(cmd, make_user, speak, say, tts_voice, reminders_of, ledger_of,
     lang = cmd.get("lang", "en-US")
     uid = make_user(language=lang, timezone=cmd.get("tz", "Europe/Amsterdam"))
     wav = tts_voice(cmd["say"], lang[:2]) if cmd.get("mode", "voice") == "voice" else None
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     r = speak(uid, wav) if wav is not None else say(uid, cmd["say"])
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
     assert r.status_code == 200, r.text
     body = r.json()
     stored = {"reminders": reminders_of(uid), "ledger": ledger_of(uid), "notes": notes_of(uid)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,8 +48,8 @@ class Radicale:
 
 @pytest.fixture(scope="session")
 def radicale(eindr_tmp: Path) -> Iterator[Radicale]:
-    root = eindr_tmp / "radicale"
-    root.mkdir()
+    # Its own folder: another suite on the same pytest worker may run its own Radicale.
+    root = Path(tempfile.mkdtemp(prefix="radicale-", dir=eindr_tmp))
     (root / "users").write_text("".join(f"{u}:pw-{u}\n" for u in RADICALE_USERS))
     port = free_port()
     (root / "config").write_text(
@@ -57,7 +58,7 @@ def radicale(eindr_tmp: Path) -> Iterator[Radicale]:
         f"[storage]\nfilesystem_folder = {root / 'collections'}\n[logging]\nlevel = warning\n"
     )
     proc = subprocess.Popen([sys.executable, "-m", "radicale", "--config", str(root / "config")],
-                            stdout=open(eindr_tmp / "radicale.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+                            stdout=open(root / "radicale.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while True:

@@ -8,16 +8,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from eindr_common.db import DbPool
+from eindr_common.errors import (
+    BadRequest,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from eindr_common.idempotency import IdempotencyKey
+from eindr_common.identity import CurrentUser
+from eindr_common.pagination import Pagination
+from eindr_common.redis_client import Redis
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
-
-from eindr_common.db import DbPool
-from eindr_common.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
-from eindr_common.identity import CurrentUser
-from eindr_common.idempotency import IdempotencyKey
-from eindr_common.pagination import Pagination
-from eindr_common.redis_client import Redis
 
 from . import domain, repository, service
 from .schemas import Note, NoteCreate, NotePage, NotePatch, SearchResult

@@ -8,13 +8,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from eindr_common.app import add_readiness_check, build_app
+from eindr_common.http_client import ServiceClient
 from fastapi import FastAPI
 
-from eindr_common.app import add_readiness_check, build_app
-
 from . import api
-from eindr_common.http_client import ServiceClient
-
 from .clients import EmbeddingClient, FriendsClient
 from .settings import NotesSettings
 from .storage import create_storage

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import httpx
-
 from eindr_common.errors import Problem
 from eindr_common.http_client import ServiceClient
 from eindr_common.identity import Principal

@@ -6,21 +6,26 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-from prometheus_client import Counter
-from redis.exceptions import RedisError
-
 from eindr_common import audit, events
 from eindr_common.errors import BadRequest, Conflict, Forbidden, NotFound
 from eindr_common.identity import Principal
 from eindr_common.pagination import PageParams, encode_cursor
+from prometheus_client import Counter
+from redis.exceptions import RedisError
 
 from . import domain, jobs, repository
-from .clients import EmbeddingClient, FriendsClient, InferenceRejected, InferenceUnavailable, SharedNote
+from .clients import (
+    EmbeddingClient,
+    FriendsClient,
+    InferenceRejected,
+    InferenceUnavailable,
+    SharedNote,
+)
 from .settings import NotesSettings
 from .storage import Storage
 
@@ -49,7 +54,7 @@ def note_json(row: asyncpg.Record, storage: Storage | None, *, with_url: bool = 
             "bytes": row["audio_bytes"],
             "duration_s": row["duration_s"],
             "url": url,
-            "url_expires_at": datetime.fromtimestamp(expires, timezone.utc),
+            "url_expires_at": datetime.fromtimestamp(expires, UTC),
         }
     return {
         "id": row["id"],

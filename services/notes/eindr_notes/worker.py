@@ -18,12 +18,11 @@ from typing import Any
 import asyncpg
 import numpy as np
 import redis.asyncio as aioredis
+from eindr_common import events
+from eindr_common.app import add_readiness_check, build_app
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
-
-from eindr_common import events
-from eindr_common.app import add_readiness_check, build_app
 
 from . import domain, jobs, repository, service
 from .clients import EmbeddingClient, InferenceRejected, InferenceUnavailable, STTClient

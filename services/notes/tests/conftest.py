@@ -13,7 +13,6 @@ import httpx
 import psycopg
 import pytest
 import redis as redis_lib
-
 from eindr_common.localstack import free_port
 from eindr_common.testing import ServiceProcess, auth_headers, new_uid
 

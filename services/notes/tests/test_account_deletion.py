@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from eindr_common.testing import auth_headers, new_uid
 from eindr_notes import domain
 

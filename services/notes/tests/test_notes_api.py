@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from eindr_notes import domain
 
 
@@ -27,7 +26,7 @@ def _files_of(audio_dir: Path, uid: str) -> list[Path]:
 
 
 def test_text_note_lifecycle(client, notes_api, notes_worker, user, poll):
-    uid, h = user
+    _uid, h = user
     note = _text_note(client, notes_api, h, text="The spare key is under the blue pot", title="Key", tags=["Home", "home", " keys "])
     assert note["status"] == "ready" and note["audio"] is None
     assert note["tags"] == ["home", "keys"]
@@ -49,7 +48,7 @@ def test_text_note_lifecycle(client, notes_api, notes_worker, user, poll):
 
 
 def test_list_paginates_and_filters(client, notes_api, user):
-    uid, h = user
+    _uid, h = user
     ids = [_text_note(client, notes_api, h, text=f"note {i}", tags=["even" if i % 2 == 0 else "odd"])["id"] for i in range(7)]
     seen, cursor = [], None
     while True:
@@ -135,7 +134,7 @@ def test_bad_uploads_store_nothing(client, notes_api, user, db, audio_dir, speec
 
 
 def test_search_input_rules(client, notes_api, user):
-    uid, h = user
+    _uid, h = user
     for q in ("", "   ", "x" * 501, "wifi\x00"):
         r = client.get(notes_api.url + "/v1/notes/search", params={"q": q}, headers=h)
         assert r.status_code == 400 and r.json()["errors"][0]["field"] == "q", q
@@ -146,7 +145,7 @@ def test_search_input_rules(client, notes_api, user):
 
 
 def test_output_neutralises_html_and_markdown(client, notes_api, user):
-    uid, h = user
+    _uid, h = user
     title = "<script>alert('pwned')</script>"
     text = "see [my bank](javascript:alert(document.cookie)) and ![x](http://evil/x.png) <img src=x onerror=alert(1)>"
     note = _text_note(client, notes_api, h, title=title, text=text, tags=["<b>bold</b>"])
@@ -159,7 +158,7 @@ def test_output_neutralises_html_and_markdown(client, notes_api, user):
 
 
 def test_another_users_notes_are_invisible(client, notes_api, notes_worker, user, other_user, poll):
-    (a, ha), (b, hb) = user, other_user
+    (_a, ha), (_b, hb) = user, other_user
     note = _text_note(client, notes_api, ha, text="Alice's secret: the safe code is 4711", tags=["secret"])
     url = f"{notes_api.url}/v1/notes/{note['id']}"
     poll(lambda: client.get(url, headers=ha).json(), lambda n: n["indexed"])

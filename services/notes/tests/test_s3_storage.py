@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import boto3
 import httpx
 import pytest
-
 from eindr_common.testing import auth_headers, new_uid
 from eindr_notes import domain
 
@@ -19,9 +18,8 @@ CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AW
 
 @pytest.fixture(scope="session")
 def s3_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
     from eindr_common.localstack import free_port
+    from moto.server import ThreadedMotoServer
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import numpy as np
-
 import asyncpg
-from pgvector.asyncpg import register_vector
-
+import numpy as np
 from eindr_notes import repository
+from pgvector.asyncpg import register_vector
 
 
 def test_per_user_semantic_top_k_is_exact_among_many_other_users(postgres_url, notes_api, db):

@@ -10,7 +10,6 @@ import uuid
 
 import httpx
 import pytest
-
 from eindr_common.testing import auth_headers, new_uid
 
 

@@ -3,9 +3,7 @@ signed audio URL, hybrid search, failure and retry, deletion of the audio."""
 
 from __future__ import annotations
 
-
 import httpx
-
 from eindr_notes import domain
 
 
@@ -33,7 +31,7 @@ def test_spoken_note_is_transcribed_found_by_paraphrase_and_deleted_with_its_aud
     for text in ("Buy oat milk and eggs on Saturday", "Dentist appointment moved to next Tuesday",
                  "Car insurance renews in March", "Ali owes me twenty dollars for the concert"):
         r = client.post(notes_api.url + "/v1/notes", json={"text": text}, headers=h)
-        poll(lambda: client.get(f"{notes_api.url}/v1/notes/{r.json()['id']}", headers=h).json(), lambda n: n["indexed"])
+        poll(lambda r=r: client.get(f"{notes_api.url}/v1/notes/{r.json()['id']}", headers=h).json(), lambda n: n["indexed"])
 
     found = client.get(notes_api.url + "/v1/notes/search", params={"q": "where did I put the wifi password"}, headers=h).json()
     assert found["mode"] == "hybrid" and found["items"], (found, done)
@@ -57,7 +55,7 @@ def test_spoken_note_is_transcribed_found_by_paraphrase_and_deleted_with_its_aud
 
 
 def test_meaning_alone_finds_a_note_sharing_no_word_with_the_query(client, notes_api, notes_worker, user, poll):
-    uid, h = user
+    _uid, h = user
     ids = []
     for text in ("The wifi password is on the fridge", "Buy oat milk and eggs on Saturday",
                  "Dentist appointment moved to next Tuesday", "Car insurance renews in March"):
@@ -71,7 +69,7 @@ def test_meaning_alone_finds_a_note_sharing_no_word_with_the_query(client, notes
 
 
 def test_exact_words_rank_by_full_text(client, notes_api, notes_worker, user, poll):
-    uid, h = user
+    _uid, h = user
     ids = {}
     for key, text in {
         "code": "The locker combination is zq7731",
@@ -80,7 +78,7 @@ def test_exact_words_rank_by_full_text(client, notes_api, notes_worker, user, po
     }.items():
         r = client.post(notes_api.url + "/v1/notes", json={"text": text}, headers=h)
         ids[key] = r.json()["id"]
-        poll(lambda: client.get(f"{notes_api.url}/v1/notes/{ids[key]}", headers=h).json(), lambda n: n["indexed"])
+        poll(lambda key=key: client.get(f"{notes_api.url}/v1/notes/{ids[key]}", headers=h).json(), lambda n: n["indexed"])
     hit = client.get(notes_api.url + "/v1/notes/search", params={"q": "zq7731"}, headers=h).json()["items"][0]
     assert hit["note"]["id"] == ids["code"] and hit["fulltext_rank"] == 1
     hits = client.get(notes_api.url + "/v1/notes/search", params={"q": "tomatoes"}, headers=h).json()["items"]
@@ -91,7 +89,7 @@ def test_exact_words_rank_by_full_text(client, notes_api, notes_worker, user, po
 
 
 def test_edit_reembeds_the_new_text(client, notes_api, notes_worker, user, poll):
-    uid, h = user
+    _uid, h = user
     r = client.post(notes_api.url + "/v1/notes", json={"text": "Passport is in the top drawer"}, headers=h)
     nid = r.json()["id"]
     poll(lambda: client.get(f"{notes_api.url}/v1/notes/{nid}", headers=h).json(), lambda n: n["indexed"])
@@ -108,7 +106,7 @@ def test_edit_reembeds_the_new_text(client, notes_api, notes_worker, user, poll)
 
 def test_stt_down_fails_after_retries_then_retry_transcribes(client, notes_api, notes_worker, broken_stack, user, speech, poll, db):
     broken_api, _ = broken_stack
-    uid, h = user
+    _uid, h = user
     note = _upload(client, broken_api, h, speech("Remember to renew the parking permit"))
     url = f"/v1/notes/{note['id']}"
     failed = poll(lambda: client.get(broken_api.url + url, headers=h).json(), lambda n: n["status"] != "pending")
@@ -128,7 +126,7 @@ def test_stt_down_fails_after_retries_then_retry_transcribes(client, notes_api, 
 
 
 def test_corrupt_audio_fails_at_once_with_the_reason(client, notes_api, notes_worker, user, poll):
-    uid, h = user
+    _uid, h = user
     corrupt = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 20
     note = _upload(client, notes_api, h, corrupt)
     url = f"{notes_api.url}/v1/notes/{note['id']}"
@@ -142,7 +140,7 @@ def test_corrupt_audio_fails_at_once_with_the_reason(client, notes_api, notes_wo
 
 def test_lost_job_is_requeued_by_the_sweep(client, notes_api, notes_worker, user, poll, db, rds):
     """A note whose job never reached the queue (Redis down at upload) is found by the sweep."""
-    uid, h = user
+    _uid, h = user
     r = client.post(notes_api.url + "/v1/notes", json={"text": "Sweep me: the ladder is in the shed"}, headers=h)
     nid = r.json()["id"]
     poll(lambda: client.get(f"{notes_api.url}/v1/notes/{nid}", headers=h).json(), lambda n: n["indexed"])

@@ -33,8 +33,9 @@ def friends_svc(start_service):
 
 @pytest.fixture(scope="session")
 def reminders_api(start_service, friends_svc):
-    # users/auth are pointed at a closed port: the service must degrade (UTC, sse only).
-    dead = f"http://127.0.0.1:{free_port()}"
+    # users/auth are pointed at a closed port (9, discard: never served here): the service
+    # must degrade (UTC, sse only).
+    dead = "http://127.0.0.1:9"
     return start_service(
         "reminders", APP, env={"EINDR_USERS_URL": dead, "EINDR_AUTH_URL": dead, "EINDR_FRIENDS_URL": friends_svc.url}
     )
@@ -146,7 +147,9 @@ def start_worker_module(service_env, eindr_tmp, reminders_api):
     started = []
 
     def _start(env=None, worker_id=None):
-        dead = f"http://127.0.0.1:{free_port()}"
+        # Port 9 (discard) is never served here; a free_port() left unbound can be taken
+        # by another test's process and then answer slowly instead of refusing at once.
+        dead = "http://127.0.0.1:9"
         w = WorkerProcess(
             env={
                 **service_env,
