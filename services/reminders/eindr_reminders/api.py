@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from typing import Annotated, Literal
 
+import asyncpg
 from eindr_common.db import DbConn
 from eindr_common.errors import BadRequest
 from eindr_common.idempotency import Idempotency, IdempotencyKey
@@ -38,6 +40,7 @@ from .schemas import (
     Status,
 )
 
+log = logging.getLogger("eindr.reminders.api")
 router = APIRouter(tags=["reminders"])
 notifications = APIRouter(tags=["notifications"])
 
@@ -274,7 +277,14 @@ async def stream_notifications(
         try:
             while True:
                 wakeup.clear()
-                rows = await repo.deliveries_after(pool, uid, cursor)
+                try:
+                    rows = await repo.deliveries_after(pool, uid, cursor)
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    # A database hiccup must not end the stream: the cursor is kept, so
+                    # nothing is skipped or sent twice when the next poll succeeds.
+                    log.warning("notification stream poll failed; retrying", exc_info=True)
+                    await asyncio.sleep(1)
+                    continue
                 for row in rows:
                     cursor = row["seq"]
                     data = json.dumps(jsonable_encoder(service.to_delivery(row)))
