@@ -56,7 +56,7 @@ def build_app(
                 from .migrations import upgrade
 
                 await asyncio.to_thread(upgrade, migrations, settings.database_url)
-            app.state.pool = await create_pool(settings.database_url)
+            app.state.pool = await create_pool(settings.database_url, application_name=name)
             add_readiness_check(app, "postgres", lambda: app.state.pool.fetchval("SELECT 1"))
         if redis:
             from .redis_client import create_redis

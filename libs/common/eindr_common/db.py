@@ -24,9 +24,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         pass
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, application_name: str | None = None
+) -> asyncpg.Pool:
+    # application_name shows in pg_stat_activity which component holds which connections.
+    server_settings = {"application_name": application_name} if application_name else None
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=30,
+        server_settings=server_settings,
     )
 
 

@@ -17,13 +17,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+LOCAL_MAX_CONNECTIONS = 500
+
+
 def start_postgres(data_dir: Path) -> tuple[object, str]:
     """Returns (server handle, database URL of a database named ``eindr``)."""
     import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
-    server.psql("SELECT 1")
+    # One local server carries every component's pool (and, in a test process, every
+    # service that process has started): initdb's default of 100 connections ran out.
+    if int(server.psql("SHOW max_connections").split()[2]) < LOCAL_MAX_CONNECTIONS:
+        server.psql(f"ALTER SYSTEM SET max_connections = {LOCAL_MAX_CONNECTIONS}")
+        server.cleanup()  # a restart applies it; the setting stays in the data directory
+        server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
     exists = server.psql("SELECT 1 FROM pg_database WHERE datname = 'eindr'")
     if "(1 row)" not in exists:
         server.psql("CREATE DATABASE eindr")

@@ -4,6 +4,7 @@ pagination, idempotency and migrations."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import httpx
@@ -221,3 +222,26 @@ async def test_consumer_reclaims_entries_a_dead_consumer_left_pending(redis_url)
     assert seen == [("thing.happened", {"n": 1})]
     assert (await redis.xpending(stream, "g"))["pending"] == 0
     await redis.aclose()
+
+
+async def test_local_postgres_carries_many_pools_and_each_names_its_component(postgres_url):
+    """Every component's pool (and every service a test process starts) shares the local
+    server: its connection ceiling is raised above initdb's 100, and each pool names its
+    component in pg_stat_activity."""
+    import psycopg
+    from eindr_common.db import create_pool
+    from eindr_common.localstack import LOCAL_MAX_CONNECTIONS
+
+    pools = [await create_pool(postgres_url, min_size=2, max_size=2, application_name=f"eindr-pool-{i}") for i in range(3)]
+    try:
+        with psycopg.connect(postgres_url) as conn:
+            if not os.environ.get("EINDR_TEST_DATABASE_URL"):  # a server of our own, not one given
+                assert int(conn.execute("SHOW max_connections").fetchone()[0]) >= LOCAL_MAX_CONNECTIONS
+            names = conn.execute(
+                "SELECT application_name, count(*) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'eindr-pool-%' GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        assert names == [(f"eindr-pool-{i}", 2) for i in range(3)]
+    finally:
+        for pool in pools:
+            await pool.close()

@@ -136,7 +136,8 @@ async def main() -> None:
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=settings.calendar_worker_concurrency * 4 + 8, thread_name_prefix="calendar-io"))
     pool = await create_pool(settings.database_url, min_size=1,
-                             max_size=settings.calendar_worker_concurrency * (settings.calendar_apply_concurrency + 1) + 8)
+                             max_size=settings.calendar_worker_concurrency * (settings.calendar_apply_concurrency + 1) + 8,
+                             application_name="calendar-worker")
     redis = create_redis(settings.redis_url)
     blocking_redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=settings.calendar_worker_tick_s + 10)
     deps = service.Deps(pool=pool, redis=redis, settings=settings, crypto=Crypto(settings.encryption_keys),

@@ -83,7 +83,9 @@ class Worker:
             from eindr_common.migrations import upgrade
 
             await asyncio.to_thread(upgrade, migrations_dir(), c.database_url)
-        self.pool = await create_pool(c.database_url, min_size=2, max_size=s.reminders_db_pool_size)
+        self.pool = await create_pool(
+            c.database_url, min_size=2, max_size=s.reminders_db_pool_size, application_name="reminders-worker"
+        )
         self.redis = create_redis(c.redis_url)
         self.users = UsersClient(s.users_url, c.internal_token_secret, cache_s=s.reminders_prefs_cache_s)
         self.auth = AuthClient(s.auth_url, c.internal_token_secret)

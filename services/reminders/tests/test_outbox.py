@@ -73,8 +73,8 @@ def test_reminder_fired_is_published_exactly_once_with_two_workers(api, start_wo
         users = [new_uid() for _ in range(3)]
         for uid in users:
             _create_due_soon(api, uid, 100, in_s=3)
-        wait_for(lambda: len(_deliveries(db, users)) >= 300, 90, message="300 deliveries")
-        wait_for(lambda: _unrelayed(db, users) == 0, 60, message="outbox relayed")
+        wait_for(lambda: len(_deliveries(db, users)) >= 300, 90, message="300 deliveries", log=workers[0].log_path)
+        wait_for(lambda: _unrelayed(db, users) == 0, 60, message="outbox relayed", log=workers[0].log_path)
         rows = _deliveries(db, users)
         assert len(rows) == 300
         _assert_one_event_per_delivery(_fired_events(redis_url, users), rows)
