@@ -105,6 +105,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await limiter.aclose()
             await app.state.proxy.aclose()
             await accounts.aclose()
             await certs_http.aclose()

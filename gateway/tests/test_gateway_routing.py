@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import redis
 import redis.asyncio
+from eindr_common.localstack import start_redis
 from eindr_common.testing import auth_headers, new_uid
 
 
@@ -255,3 +258,30 @@ def test_ratelimit_remaining_counts_down_exactly_on_one_replica(start_service, u
     assert remaining == list(range(29, -1, -1))
     limited = httpx.get(gw.url + "/v1/users/me", headers=headers)
     assert limited.status_code == 429 and ";r=0;" in limited.headers["ratelimit"]
+
+
+def test_a_request_far_from_its_limit_is_answered_while_its_hit_waits_for_redis(
+    start_service, users_service, certs_url, account, gw_env, eindr_tmp, eventually
+):
+    # A Redis of its own: the test pauses its writes.
+    redis_proc, own_redis = start_redis(Path(tempfile.mkdtemp(prefix="redis-", dir=eindr_tmp)))
+    gw = start_service("gateway-admit-ahead", "eindr_gateway.app:create_app", env=gw_env(
+        users_service.url, certs_url[0], EINDR_REDIS_URL=own_redis,
+        EINDR_GATEWAY_RATE_LIMITS=json.dumps({"free": "1000/minute", "premium": "1000/minute"})))
+    try:
+        uid, token = account()
+        headers = {"authorization": "Bearer " + token}
+        rds = redis.Redis.from_url(own_redis, decode_responses=True)
+        count_key = f"LIMITS:{{LIMITER/uid/{uid}/1000/1/minute}}"  # the limits library's window counter
+        first = httpx.get(gw.url + "/v1/users/me", headers=headers)
+        assert first.status_code == 200 and ";r=999;" in first.headers["ratelimit"]
+        assert rds.get(count_key) == "1"  # a key seen for the first time is counted before the answer
+        rds.execute_command("CLIENT", "PAUSE", "3000", "WRITE")
+        second = httpx.get(gw.url + "/v1/users/me", headers=headers, timeout=10)
+        assert second.status_code == 200 and ";r=998;" in second.headers["ratelimit"]
+        assert rds.get(count_key) == "1"  # answered while its hit still waits for Redis
+        assert eventually(lambda: rds.get(count_key) == "2", deadline_s=10)  # and counted once Redis takes writes
+    finally:
+        gw.stop()
+        redis_proc.terminate()
+        redis_proc.wait(5)
