@@ -5,7 +5,7 @@
       through the HNSW index, recall@10 against exact search, in the same run; plus the
       service's own per-user hybrid query (repository.search_candidates) on that table.
       The index is built the fastest way pgvector documents: rows loaded by COPY with no
-      index but the primary key, the HNSW index (m 16, ef_construction 64: the migration's)
+      index but the primary key, the HNSW index (m 24, ef_construction 128: the migration's)
       built afterwards in parallel (--workers, default CPUs - 1, plus the leader) with
       maintenance_work_mem large enough for the whole graph (else pgvector spills to disk
       and says so; the run reports it). Progress goes to stderr every minute; the build
@@ -78,11 +78,11 @@ def synthetic(n: int, rng: np.random.Generator, clusters: int = 2000) -> np.ndar
 
 @dataclass
 class BuildSettings:
-    """How the HNSW index is built: the index's own parameters (the migration's: m 16,
-    ef_construction 64) and the session settings pgvector documents for fast builds."""
+    """How the HNSW index is built: the index's own parameters (the migration's: m 24,
+    ef_construction 128) and the session settings pgvector documents for fast builds."""
 
-    m: int = 16
-    ef_construction: int = 64
+    m: int = 24
+    ef_construction: int = 128
     workers: int = max(1, (os.cpu_count() or 2) - 1)  # parallel workers; the leader builds too
     maintenance_work_mem_mb: int | None = None  # None: enough for the whole graph (graph_mb)
 
@@ -405,8 +405,8 @@ def main() -> None:
     v.add_argument("--queries", type=int, default=200)
     v.add_argument("--ef-search", type=lambda text: [int(x) for x in text.split(",")], default=[100],
                    help="one value or a comma-separated sweep, e.g. 100,200,400 (the first also drives the per-user rows)")
-    v.add_argument("--m", type=int, default=BuildSettings.m, help="HNSW m (the migration's: 16)")
-    v.add_argument("--ef-construction", type=int, default=BuildSettings.ef_construction, help="HNSW ef_construction (the migration's: 64)")
+    v.add_argument("--m", type=int, default=BuildSettings.m, help="HNSW m (the migration's: 24)")
+    v.add_argument("--ef-construction", type=int, default=BuildSettings.ef_construction, help="HNSW ef_construction (the migration's: 128)")
     v.add_argument("--workers", type=int, default=BuildSettings.workers, help="parallel build workers besides the leader (default: CPUs - 1)")
     v.add_argument("--maintenance-work-mem-mb", type=int, default=None, help="default: the graph's estimate, at most half the RAM")
     u = sub.add_parser("upload")

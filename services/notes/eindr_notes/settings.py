@@ -51,7 +51,7 @@ class NotesSettings(CommonSettings):
     # Search.
     notes_search_candidates: int = 50
     notes_search_min_similarity: float = 0.25
-    notes_hnsw_ef_search: int = 100
+    notes_hnsw_ef_search: int = 200  # recall@10 0.99 at 1M with the m 24 graph (docs/benchmarks.md)
     # Up to this many notes a user's semantic search is exact (their rows only); beyond it
     # the HNSW index serves (pgvector 0.6 post-filters HNSW results by user).
     notes_exact_search_max: int = 20_000
