@@ -146,3 +146,59 @@ def new_uid() -> str:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30) as client:
         yield client
+
+
+@dataclass
+class RadicaleServer:
+    """A real CalDAV server (PyPI ``radicale``, htpasswd auth) in its own folder, for the
+    suites that sync calendars (several may run on one pytest worker). Accounts are
+    ``userNN`` with password ``pw-userNN`` until a test changes one."""
+
+    root: Path
+    accounts: int = 60
+    url: str = ""
+    proc: subprocess.Popen | None = None
+    passwords: dict[str, str] = field(default_factory=dict)
+    used: int = 0
+
+    @property
+    def users_file(self) -> Path:
+        return self.root / "users"
+
+    def start(self, timeout_s: float = 60) -> RadicaleServer:
+        self.passwords = {f"user{i:02d}": f"pw-user{i:02d}" for i in range(self.accounts)}
+        self._write_users()
+        port = free_port()
+        (self.root / "config").write_text(
+            f"[server]\nhosts = 127.0.0.1:{port}\nmax_content_length = 100000000\n"
+            f"[auth]\ntype = htpasswd\nhtpasswd_filename = {self.users_file}\nhtpasswd_encryption = plain\n"
+            f"[storage]\nfilesystem_folder = {self.root / 'collections'}\n[logging]\nlevel = warning\n"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "radicale", "--config", str(self.root / "config")],
+            stdout=open(self.root / "radicale.log", "ab"),  # noqa: SIM115 (the child writes to it)
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{port}/"
+        wait_http(self.url, timeout_s, self.proc)
+        return self
+
+    def new_account(self) -> tuple[str, str]:
+        user = f"user{self.used:02d}"
+        if user not in self.passwords:
+            raise RuntimeError(f"all {self.accounts} Radicale accounts are in use")
+        self.used += 1
+        return user, self.passwords[user]
+
+    def change_password(self, user: str, password: str) -> None:
+        """What a user does on their provider's site: the password Eindr holds stops working."""
+        self.passwords[user] = password
+        self._write_users()
+
+    def _write_users(self) -> None:
+        self.users_file.write_text("".join(f"{u}:{p}\n" for u, p in self.passwords.items()))
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -21,57 +21,23 @@ import psycopg
 import pytest
 import redis as redis_lib
 from cryptography.fernet import Fernet
+from eindr_calendar.settings import DEV_ENCRYPTION_KEY
 from eindr_common.localstack import free_port, python_env, wait_http
-from eindr_common.testing import auth_headers, new_uid
+from eindr_common.testing import RadicaleServer, auth_headers, new_uid
 
 TESTS = Path(__file__).resolve().parent
 ENCRYPTION_KEY = Fernet.generate_key().decode()
-RADICALE_USERS = [f"user{i:02d}" for i in range(60)]
 GOOGLE_CLIENT_ID = "eindr-test.apps.googleusercontent.com"
 REDIRECT_URI = "app.eindr.test:/oauth2/google"
 
 
 # ------------------------------------------------------------------ Radicale (a real CalDAV server)
 
-@dataclass
-class Radicale:
-    url: str
-    proc: subprocess.Popen
-    root: Path
-    _next: int = 0
-
-    def new_account(self) -> tuple[str, str]:
-        user = RADICALE_USERS[self._next]
-        self._next += 1
-        return user, f"pw-{user}"
-
-
 @pytest.fixture(scope="session")
-def radicale(eindr_tmp: Path) -> Iterator[Radicale]:
-    # Its own folder: another suite on the same pytest worker may run its own Radicale.
-    root = Path(tempfile.mkdtemp(prefix="radicale-", dir=eindr_tmp))
-    (root / "users").write_text("".join(f"{u}:pw-{u}\n" for u in RADICALE_USERS))
-    port = free_port()
-    (root / "config").write_text(
-        f"[server]\nhosts = 127.0.0.1:{port}\nmax_content_length = 100000000\n"
-        f"[auth]\ntype = htpasswd\nhtpasswd_filename = {root / 'users'}\nhtpasswd_encryption = plain\n"
-        f"[storage]\nfilesystem_folder = {root / 'collections'}\n[logging]\nlevel = warning\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-m", "radicale", "--config", str(root / "config")],
-                            stdout=open(root / "radicale.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("radicale did not start")
-            time.sleep(0.1)
-    yield Radicale(url=url, proc=proc, root=root)
-    proc.terminate()
-    proc.wait(10)
+def radicale(eindr_tmp: Path) -> Iterator[RadicaleServer]:
+    server = RadicaleServer(Path(tempfile.mkdtemp(prefix="radicale-", dir=eindr_tmp)), accounts=60).start()
+    yield server
+    server.stop()
 
 
 @dataclass
@@ -95,7 +61,7 @@ class DavUser:
 
 
 @pytest.fixture
-def dav_user(radicale: Radicale) -> DavUser:
+def dav_user(radicale: RadicaleServer) -> DavUser:
     username, password = radicale.new_account()
     client = caldav.DAVClient(url=radicale.url, username=username, password=password)
     cal = client.principal().make_calendar(name="Personal")
@@ -124,7 +90,9 @@ def calendar_port() -> int:
 def calendar_env(reminders_svc, google_fake, calendar_port) -> dict[str, str]:
     return {
         "EINDR_REMINDERS_URL": reminders_svc.url,
-        "EINDR_CALENDAR_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        # The development key second (decrypt only): the assistant suite's calendar service
+        # may share this pytest worker's database and queue, and encrypts with it.
+        "EINDR_CALENDAR_ENCRYPTION_KEYS": f"{ENCRYPTION_KEY},{DEV_ENCRYPTION_KEY}",
         "EINDR_CALENDAR_GOOGLE_CLIENT_ID": GOOGLE_CLIENT_ID,
         "EINDR_CALENDAR_GOOGLE_CLIENT_SECRET": "test-secret",
         "EINDR_CALENDAR_GOOGLE_REDIRECT_URI": REDIRECT_URI,
@@ -308,7 +276,7 @@ def waiter():
     return wait_for
 
 
-def connect_caldav(user: User, radicale: Radicale, dav: DavUser, **extra) -> dict:
+def connect_caldav(user: User, radicale: RadicaleServer, dav: DavUser, **extra) -> dict:
     r = user.cal.post("/v1/calendar/connections/caldav",
                       json={"server_url": radicale.url, "username": dav.username, "password": dav.password, **extra})
     assert r.status_code == 201, r.text
