@@ -180,13 +180,6 @@ def account_writes(redis_url) -> AccountWrites:
 def eventually():
     """Polls ``check`` until it returns a truthy value: an announced change reaches the
     gateway within milliseconds, not within the same instant as the write."""
+    from eindr_common.testing import eventually
 
-    def _eventually(check, deadline_s: float = 5.0):
-        give_up = time.monotonic() + deadline_s
-        while True:
-            result = check()
-            if result or time.monotonic() > give_up:
-                return result
-            time.sleep(0.02)
-
-    return _eventually
+    return lambda check, deadline_s=5.0: eventually(check, deadline_s, interval_s=0.02)

@@ -3,9 +3,10 @@ EXPLAIN ANALYZE output, asserts nothing (not a test).
 
     .venv/bin/python services/reminders/explain_search.py [--rows 100000] [--users 1]
 
-Seeds ``--rows`` reminders spread over ``--users`` users (COPY, straight into the reminders
-schema; titles, notes and phrases drawn from a vocabulary, the searched word in about 0.1%
-of them), then EXPLAINs exactly the SQL the repository sends (captured from
+Seeds ``--rows`` reminders spread over ``--users`` users (through
+``repository.insert_reminders``, as a bulk create stores them with their search keys;
+titles, notes and phrases drawn from a vocabulary, the searched word in about 0.1% of
+them), then EXPLAINs exactly the SQL the repository sends (captured from
 ``repository.list_reminders`` / ``repository.cancel_matching``), for the first user.
 
 Uses EINDR_DATABASE_URL when set (the reminders schema is truncated!), else starts
@@ -34,7 +35,6 @@ from eindr_common.localstack import start_postgres
 from eindr_common.migrations import upgrade
 
 from eindr_reminders import repository
-from eindr_reminders.domain import search_grams
 
 WORDS = (  # noqa: SIM905 (a vocabulary reads better as prose)
     "call buy pay book send email check water clean pick up bring renew cancel order fix read write plan "
@@ -64,64 +64,30 @@ def text(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
-async def seed(dsn: str, rows: int, users: int) -> str:
+async def seed(dsn: str, rows_wanted: int, users: int) -> str:
     rng = random.Random(7)
     conn = await asyncpg.connect(dsn)
     await conn.execute(
         "TRUNCATE reminders.deliveries, reminders.user_sequences, reminders.reminder_search, reminders.reminders CASCADE"
     )
     start = datetime.now(UTC) + timedelta(days=1)
-    records = []
-    for i in range(rows):
+    rows = []
+    for i in range(rows_wanted):
         due = start + timedelta(minutes=i)
         title = text(rng, 3)
         if rng.random() < 0.001:
             title = f"{RARE} {title}"
-        records.append(
-            (
-                uuid.uuid4(),
-                f"explain-{i % users}",
-                title,
-                text(rng, 8) if i % 3 == 0 else None,
-                f"remind me to {title}" if i % 2 == 0 else None,
-                due.replace(tzinfo=None),
-                "+00:00",
-                "fixed",
-                [0],
-                "scheduled",
-                due,
-                due,
-                0,
-                due,
-            )
-        )
-    await conn.copy_records_to_table(
-        "reminders",
-        schema_name="reminders",
-        records=records,
-        columns=[
-            "id",
-            "uid",
-            "title",
-            "notes",
-            "phrase",
-            "anchor_local",
-            "timezone",
-            "tz_mode",
-            "alarms",
-            "status",
-            "due_at",
-            "next_occurrence_at",
-            "next_offset_s",
-            "next_fire_at",
-        ],
-    )
-    await conn.copy_records_to_table(
-        "reminder_search",
-        schema_name="reminders",
-        columns=["reminder_id", "grams"],
-        records=[(r[0], search_grams(r[2], r[3], r[4])) for r in records],
-    )
+        rows.append({
+            "id": uuid.uuid4(), "uid": f"explain-{i % users}", "title": title,
+            "notes": text(rng, 8) if i % 3 == 0 else None,
+            "phrase": f"remind me to {title}" if i % 2 == 0 else None,
+            "source": "text", "priority": "normal", "tags": [], "exdates": [], "alarms": [0],
+            "anchor_local": due.replace(tzinfo=None), "timezone": "+00:00", "tz_mode": "fixed", "status": "scheduled",
+            "due_at": due, "next_occurrence_at": due, "next_offset_s": 0, "next_fire_at": due,
+        })
+    # The service's own write path: the rows and their search keys, as a bulk create stores them.
+    async with conn.transaction():
+        await repository.insert_reminders(conn, rows)
     await conn.execute("ANALYZE reminders.reminders, reminders.reminder_search")
     await conn.close()
     return "explain-0"

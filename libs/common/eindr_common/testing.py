@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -140,6 +141,18 @@ def auth_headers(uid: str, audience: str, **kw) -> dict[str, str]:
 
 def new_uid() -> str:
     return "u" + uuid.uuid4().hex[:20]
+
+
+def eventually(check, timeout_s: float = 30.0, interval_s: float = 0.05):
+    """Poll ``check`` until it returns something truthy; returns its last value. What another
+    process does reaches us a little later, not in the same instant; the deadline only
+    guards against a hang (no test asserts on timing)."""
+    give_up = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result or time.monotonic() > give_up:
+            return result
+        time.sleep(interval_s)
 
 
 @pytest.fixture

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 from eindr_common.localstack import free_port, python_env, wait_http
-from eindr_common.testing import auth_headers
-
-
-def _wait_for(check, deadline_s: float):
-    give_up = time.monotonic() + deadline_s
-    while time.monotonic() < give_up:
-        if result := check():
-            return result
-        time.sleep(0.2)
-    return check()
+from eindr_common.testing import auth_headers, eventually
 
 
 def test_snooze_moves_the_reminder_that_just_fired(
@@ -42,7 +32,7 @@ def test_snooze_moves_the_reminder_that_just_fired(
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_http(f"http://127.0.0.1:{metrics_port}/metrics", 60, worker)
-        fired = _wait_for(lambda: [x for x in reminders_of(uid, status="fired") if x["id"] == fired_id], 60)
+        fired = eventually(lambda: [x for x in reminders_of(uid, status="fired") if x["id"] == fired_id], 60)
         assert fired, (eindr_tmp / "assistant-reminders-worker.log").read_text()[-3000:]
     finally:
         worker.terminate()

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from eindr_common import events
 from eindr_common.identity import revoked_key
-from eindr_common.testing import auth_headers, new_uid
+from eindr_common.testing import auth_headers, eventually, new_uid
 
 ROUTES = [
     ("POST", "/v1/auth/session", {"device": {"device_id": "d", "platform": "web"}}),
@@ -134,16 +134,6 @@ def test_revoke_validation(auth_svc, http, body, field):
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == field
 
 
-def _wait_for(predicate, timeout_s: float = 30.0) -> bool:
-    """Polls until true; the deadline only guards against a hang (no timing is asserted)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def test_account_deletion_erases_rows_in_users_and_auth(make_device, session_for, auth_svc, users_svc, http, db, rds):
     uid, h, _ = session_for()
     http.post(auth_svc.url + "/v1/auth/session", json={"device": make_device(platform="ios")}, headers=h)
@@ -154,13 +144,13 @@ def test_account_deletion_erases_rows_in_users_and_auth(make_device, session_for
     r = http.delete(users_svc.url + "/v1/users/me", headers=auth_headers(uid, "users"))
     assert r.status_code == 204
     assert db.execute("SELECT count(*) FROM users.users WHERE id = %s", (uid,)).fetchone()[0] == 0
-    assert _wait_for(
+    assert eventually(
         lambda: db.execute("SELECT count(*) FROM auth.devices WHERE user_id = %s", (uid,)).fetchone()[0] == 0
     )
     assert http.get(auth_svc.url + "/v1/auth/devices", headers=h).json()["items"] == []
     assert db.execute("SELECT count(*) FROM auth.audit_log WHERE subject = %s", (uid,)).fetchone()[0] == 0
     # The deleted account's outstanding tokens are refused by the gateway from now on.
-    assert _wait_for(lambda: rds.get(revoked_key(uid)) is not None)
+    assert eventually(lambda: rds.get(revoked_key(uid)) is not None)
     assert int(rds.get(revoked_key(uid))) >= before
     # Nobody else's devices went with it.
     assert db.execute("SELECT count(*) FROM auth.devices WHERE user_id = %s", (other_uid,)).fetchone()[0] == 1
@@ -193,13 +183,13 @@ def test_user_deleted_is_handled_idempotently_and_bad_events_do_not_block(sessio
             {"id": uuid.uuid4().hex, "type": "user.deleted", "at": "0", "payload": json.dumps({"uid": later_uid})},
         )
     )
-    assert _wait_for(
+    assert eventually(
         lambda: (
             db.execute("SELECT count(*) FROM auth.devices WHERE user_id = ANY(%s)", ([uid, later_uid],)).fetchone()[0]
             == 0
         )
     )
-    assert _wait_for(lambda: rds.get(revoked_key(uid)) == "2000000000")
+    assert eventually(lambda: rds.get(revoked_key(uid)) == "2000000000")
     assert rds.get(revoked_key(later_uid)) is None
 
     # All five, the malformed one included, were acknowledged by the "auth" group.
@@ -207,7 +197,7 @@ def test_user_deleted_is_handled_idempotently_and_bad_events_do_not_block(sessio
         pending = rds.xpending_range(stream, "auth", min=ids[0], max=ids[-1], count=100)
         return {p["message_id"] for p in pending} & set(ids)
 
-    assert _wait_for(lambda: not still_pending())
+    assert eventually(lambda: not still_pending())
 
 
 def test_health_readiness_metrics_openapi(auth_svc, http):

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -29,6 +30,31 @@ TESTS = Path(__file__).resolve().parent
 ENCRYPTION_KEY = Fernet.generate_key().decode()
 GOOGLE_CLIENT_ID = "eindr-test.apps.googleusercontent.com"
 REDIRECT_URI = "app.eindr.test:/oauth2/google"
+
+
+# ------------------------------------------------------------------ events the tests write
+
+def future(hours: int = 48) -> datetime:
+    """A whole minute ``hours`` from now (calendars keep seconds; reminders compare minutes)."""
+    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0, second=0)
+
+
+def ics(uid: str, summary: str, start: datetime, *, alarm: str | None = "-PT15M", rrule: str | None = None,
+        last_modified: datetime | None = None, extra: str = "") -> str:
+    """One VEVENT in a VCALENDAR, 30 minutes long, with a display alarm unless ``alarm`` is None."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", "BEGIN:VEVENT", f"UID:{uid}",
+             f"DTSTAMP:{datetime.now(UTC):%Y%m%dT%H%M%SZ}", f"DTSTART:{start:%Y%m%dT%H%M%SZ}", "DURATION:PT30M",
+             f"SUMMARY:{summary}"]
+    if last_modified:
+        lines.append(f"LAST-MODIFIED:{last_modified:%Y%m%dT%H%M%SZ}")
+    if rrule:
+        lines.append(f"RRULE:{rrule}")
+    if extra:
+        lines.append(extra)
+    if alarm:
+        lines += ["BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:x", f"TRIGGER:{alarm}", "END:VALARM"]
+    lines += ["END:VEVENT", "END:VCALENDAR", ""]
+    return "\r\n".join(lines)
 
 
 # ------------------------------------------------------------------ Radicale (a real CalDAV server)
@@ -177,6 +203,12 @@ class User:
         r = self.rem.get("/v1/reminders", params={"limit": 200})
         assert r.status_code == 200, r.text
         return r.json()["items"]
+
+    def sync(self, connection_id: str) -> dict:
+        """A manual sync run of one of this user's connections; returns the run."""
+        r = self.cal.post(f"/v1/calendar/connections/{connection_id}/sync")
+        assert r.status_code == 200, r.text
+        return r.json()
 
 
 @pytest.fixture

@@ -6,36 +6,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
-
-def _ics(uid: str, summary: str, start: datetime, *, alarm: str | None = "-PT15M", rrule: str | None = None,
-         last_modified: datetime | None = None, extra: str = "") -> str:
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", "BEGIN:VEVENT", f"UID:{uid}",
-             f"DTSTAMP:{datetime.now(UTC):%Y%m%dT%H%M%SZ}", f"DTSTART:{start:%Y%m%dT%H%M%SZ}", "DURATION:PT30M",
-             f"SUMMARY:{summary}"]
-    if last_modified:
-        lines.append(f"LAST-MODIFIED:{last_modified:%Y%m%dT%H%M%SZ}")
-    if rrule:
-        lines.append(f"RRULE:{rrule}")
-    if extra:
-        lines.append(extra)
-    if alarm:
-        lines += ["BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:x", f"TRIGGER:{alarm}", "END:VALARM"]
-    lines += ["END:VEVENT", "END:VCALENDAR", ""]
-    return "\r\n".join(lines)
-
-
-def _future(hours: int = 48) -> datetime:
-    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0, second=0)
-
-
-def _sync(user, cid: str) -> dict:
-    r = user.cal.post(f"/v1/calendar/connections/{cid}/sync")
-    assert r.status_code == 200, r.text
-    return r.json()
+from .conftest import future, ics
 
 
 def test_connect_discovers_calendars_and_encrypts_the_password(make_user, caldav_connect, dav_user, db: psycopg.Connection, fernet):
@@ -100,14 +75,14 @@ def test_bad_input_is_400_naming_the_field(make_user, radicale, dav_user, remind
 def test_events_become_reminders_and_edits_and_deletions_flow_back(make_user, caldav_connect, dav_user):
     user = make_user()
     conn = caldav_connect(user, dav_user)
-    start = _future()
-    dav_user.add(_ics("with-alarm-1", "Dentist", start, alarm="-PT30M"))
-    dav_user.add(_ics("no-alarm-1", "Lunch", start))  # placeholder replaced below
+    start = future()
+    dav_user.add(ics("with-alarm-1", "Dentist", start, alarm="-PT30M"))
+    dav_user.add(ics("no-alarm-1", "Lunch", start))  # placeholder replaced below
     dav_user.by_uid("no-alarm-1").delete()
-    dav_user.add(_ics("no-alarm-2", "Lunch", start, alarm=None))
-    dav_user.add(_ics("weekly-1", "Gym", start, alarm="PT0S", rrule="FREQ=WEEKLY;BYDAY=MO,WE"))
-    dav_user.add(_ics("past-1", "Old", start - timedelta(days=10)))
-    run = _sync(user, conn["id"])
+    dav_user.add(ics("no-alarm-2", "Lunch", start, alarm=None))
+    dav_user.add(ics("weekly-1", "Gym", start, alarm="PT0S", rrule="FREQ=WEEKLY;BYDAY=MO,WE"))
+    dav_user.add(ics("past-1", "Old", start - timedelta(days=10)))
+    run = user.sync(conn["id"])
     assert run["status"] == "succeeded", run
     rems = {r["title"]: r for r in user.reminders()}
     assert set(rems) == {"Dentist", "Gym"}  # no alarm: not imported (import_mode=alarms); past one-off skipped
@@ -118,22 +93,22 @@ def test_events_become_reminders_and_edits_and_deletions_flow_back(make_user, ca
 
     # edit in the calendar -> the reminder follows
     ev = dav_user.by_uid("with-alarm-1")
-    ev.data = _ics("with-alarm-1", "Dentist (moved)", start + timedelta(hours=2), alarm="-PT1H")
+    ev.data = ics("with-alarm-1", "Dentist (moved)", start + timedelta(hours=2), alarm="-PT1H")
     ev.save()
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     dentist = user.rem.get(f"/v1/reminders/{rems['Dentist']['id']}").json()
     assert dentist["title"] == "Dentist (moved)"
     assert datetime.fromisoformat(dentist["due_at"]) == start + timedelta(hours=2)
     assert dentist["alarms"] == ["-1h"]
 
     # nothing changed: the next run changes nothing and makes no new reminders
-    again = _sync(user, conn["id"])
+    again = user.sync(conn["id"])
     assert again["changes_in"] == 0 and again["changes_out"] == 0
     assert len(user.reminders()) == 2
 
     # deletion in the calendar -> the imported reminder is deleted
     dav_user.by_uid("with-alarm-1").delete()
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     assert user.rem.get(f"/v1/reminders/{rems['Dentist']['id']}").status_code == 404
     runs = user.cal.get(f"/v1/calendar/connections/{conn['id']}/runs").json()["items"]
     assert len(runs) >= 4 and all(r["requests"] >= 1 for r in runs)
@@ -142,8 +117,8 @@ def test_events_become_reminders_and_edits_and_deletions_flow_back(make_user, ca
 def test_import_mode_all_imports_events_without_alarm(make_user, caldav_connect, dav_user):
     user = make_user()
     conn = caldav_connect(user, dav_user, import_mode="all")
-    dav_user.add(_ics("plain-1", "Standup", _future(), alarm=None))
-    _sync(user, conn["id"])
+    dav_user.add(ics("plain-1", "Standup", future(), alarm=None))
+    user.sync(conn["id"])
     assert [r["title"] for r in user.reminders()] == ["Standup"]
 
 
@@ -151,7 +126,7 @@ def test_reminders_are_written_to_the_calendar_without_echo(make_user, caldav_co
     # driven by the reminders service's own events (reminder.created/updated/cancelled on its stream)
     user = make_user()
     conn = caldav_connect(user, dav_user)
-    r = user.rem.post("/v1/reminders", json={"title": "Water plants", "local_due": (_future(72)).replace(tzinfo=None).isoformat(),
+    r = user.rem.post("/v1/reminders", json={"title": "Water plants", "local_due": (future(72)).replace(tzinfo=None).isoformat(),
                                              "timezone": "Europe/Amsterdam", "rrule": "FREQ=WEEKLY;BYDAY=SA", "alarms": [0, "-10m"]})
     assert r.status_code == 201, r.text
     reminder = r.json()
@@ -162,14 +137,14 @@ def test_reminders_are_written_to_the_calendar_without_echo(make_user, caldav_co
     assert "TRIGGER:-PT10M" in data
 
     # the pull of that same event never creates a second reminder (no echo)
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     assert [x["id"] for x in user.reminders()] == [reminder["id"]]
 
     # edit in Eindr -> the event follows; the run that follows imports nothing
     r = user.rem.patch(f"/v1/reminders/{reminder['id']}", json={"title": "Water the plants"})
     assert r.status_code == 200, r.text
     waiter(lambda: any("Water the plants" in e.data for e in dav_user.events()), message="edited event")
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     assert len(user.reminders()) == 1 and len(dav_user.events()) == 1
 
     # cancel in Eindr -> the event is deleted
@@ -181,18 +156,18 @@ def test_reminders_are_written_to_the_calendar_without_echo(make_user, caldav_co
 def test_invalid_sync_token_re_enumerates(make_user, caldav_connect, dav_user, db):
     user = make_user()
     conn = caldav_connect(user, dav_user)
-    start = _future()
-    dav_user.add(_ics("keep-1", "Keep", start))
-    dav_user.add(_ics("gone-1", "Gone", start))
-    _sync(user, conn["id"])
+    start = future()
+    dav_user.add(ics("keep-1", "Keep", start))
+    dav_user.add(ics("gone-1", "Gone", start))
+    user.sync(conn["id"])
     assert {r["title"] for r in user.reminders()} == {"Keep", "Gone"}
     # the server forgets our token (e.g. its history was pruned), and meanwhile one event
     # is deleted and one added
     db.execute("UPDATE calendar.calendars SET sync_token = 'http://radicale.org/ns/sync/forgotten', ctag = NULL WHERE connection_id = %s",
                (conn["id"],))
     dav_user.by_uid("gone-1").delete()
-    dav_user.add(_ics("new-1", "New", start))
-    run = _sync(user, conn["id"])
+    dav_user.add(ics("new-1", "New", start))
+    run = user.sync(conn["id"])
     assert run["full_resync"] is True and run["status"] == "succeeded", run
     titles = sorted(r["title"] for r in user.reminders() if r["status"] != "cancelled")
     assert titles == ["Keep", "New"]
@@ -203,16 +178,16 @@ def test_malformed_item_is_skipped_and_the_run_continues(make_user, caldav_conne
     conn = caldav_connect(user, dav_user)
     # Radicale validates what it is sent, so the bad item is put in its storage directly,
     # as a broken client could have left it.
-    good = _ics("good-1", "Good", _future())
+    good = ics("good-1", "Good", future())
     dav_user.add(good)
     col = str(dav_user.calendar.url).rstrip("/").rsplit("/", 1)[-1]
     folder = radicale.root / "collections" / "collection-root" / dav_user.username / col
     (folder / "broken.ics").write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:broken-1\r\nSUMMARY:no start\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
     # valid iCalendar that the reminders API refuses (SECONDLY): the bulk import falls back
     # to one by one, and only this item is skipped
-    dav_user.add(_ics("secondly-1", "Too often", _future(), rrule="FREQ=SECONDLY;COUNT=5"))
-    dav_user.add(_ics("good-2", "Good too", _future()))
-    _sync(user, conn["id"])
+    dav_user.add(ics("secondly-1", "Too often", future(), rrule="FREQ=SECONDLY;COUNT=5"))
+    dav_user.add(ics("good-2", "Good too", future()))
+    user.sync(conn["id"])
     assert sorted(r["title"] for r in user.reminders()) == ["Good", "Good too"]
     # this run or the worker's (the connection was due) recorded the skipped item
     runs = user.cal.get(f"/v1/calendar/connections/{conn['id']}/runs").json()["items"]
@@ -239,7 +214,7 @@ def test_wrong_password_marks_the_connection_failed_until_fixed(make_user, calda
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "password"
     r = user.cal.patch(f"/v1/calendar/connections/{conn['id']}", json={"password": dav_user.password})
     assert r.status_code == 200 and r.json()["status"] == "active"
-    assert _sync(user, conn["id"])["status"] == "succeeded"
+    assert user.sync(conn["id"])["status"] == "succeeded"
 
 
 def test_a_failing_connection_does_not_block_the_others(make_user, caldav_connect, radicale, calendar_worker, db, waiter):
@@ -259,7 +234,7 @@ def test_a_failing_connection_does_not_block_the_others(make_user, caldav_connec
     db.execute("UPDATE calendar.connections SET server_url = %s WHERE id = %s", (f"http://127.0.0.1:{free_port()}/", bad["id"]))
     db.execute("UPDATE calendar.calendars SET remote_id = replace(remote_id, %s, %s) WHERE connection_id = %s",
                (radicale.url.rstrip("/"), "http://127.0.0.1:9", bad["id"]))
-    cal.add_event(_ics("iso-1", "Isolated", _future()))
+    cal.add_event(ics("iso-1", "Isolated", future()))
     db.execute("UPDATE calendar.connections SET next_sync_at = now() WHERE id IN (%s, %s)", (good["id"], bad["id"]))
     waiter(lambda: any(r["title"] == "Isolated" for r in user.reminders()), message="good connection synced by the worker")
     def failed_once():
@@ -277,8 +252,8 @@ def test_a_failing_connection_does_not_block_the_others(make_user, caldav_connec
 def test_disconnect_deletes_credentials_and_state(make_user, caldav_connect, dav_user, db):
     user = make_user()
     conn = caldav_connect(user, dav_user)
-    dav_user.add(_ics("d-1", "Keep me", _future()))
-    _sync(user, conn["id"])
+    dav_user.add(ics("d-1", "Keep me", future()))
+    user.sync(conn["id"])
     r = user.cal.delete(f"/v1/calendar/connections/{conn['id']}")
     assert r.status_code == 204
     for table in ("connections", "calendars", "links", "runs", "outbound"):
@@ -292,7 +267,7 @@ def test_disconnect_deletes_credentials_and_state(make_user, caldav_connect, dav
 def test_bulk_created_and_cancelled_by_filter_reach_the_calendar(make_user, caldav_connect, dav_user, calendar_worker, waiter):
     user = make_user()
     caldav_connect(user, dav_user)
-    due = _future(30).isoformat()
+    due = future(30).isoformat()
     r = user.rem.post("/v1/reminders:bulk", json={"items": [{"title": "Bulk one", "due_at": due}, {"title": "Bulk two", "due_at": due}]})
     assert r.status_code == 201, r.text
     ids = [x["id"] for x in r.json()["items"]]

@@ -6,9 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-
-def _future(hours: int = 72) -> datetime:
-    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0, second=0)
+from .conftest import future
 
 
 def _edit_event(ev, summary: str, modified: datetime) -> None:
@@ -20,7 +18,7 @@ def _edit_event(ev, summary: str, modified: datetime) -> None:
 
 def _pushed(user, caldav_connect, dav_user, waiter, sync_state, title: str):
     conn = caldav_connect(user, dav_user)
-    r = user.rem.post("/v1/reminders", json={"title": title, "due_at": _future().isoformat(), "alarms": ["-15m"]})
+    r = user.rem.post("/v1/reminders", json={"title": title, "due_at": future(72).isoformat(), "alarms": ["-15m"]})
     assert r.status_code == 201, r.text
     reminder = r.json()  # the reminders service publishes reminder.created; the worker writes the event
     diagnose = lambda: sync_state.describe(conn["id"])

@@ -7,24 +7,8 @@ wire-format server, with the real worker consuming the reminders service's event
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 
-
-def _future(hours: int = 72) -> datetime:
-    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0, second=0)
-
-
-def _sync(user, cid: str) -> dict:
-    r = user.cal.post(f"/v1/calendar/connections/{cid}/sync")
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _ics(uid: str, summary: str, start: datetime) -> str:
-    return "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", "BEGIN:VEVENT", f"UID:{uid}",
-                        f"DTSTAMP:{datetime.now(UTC):%Y%m%dT%H%M%SZ}", f"DTSTART:{start:%Y%m%dT%H%M%SZ}", "DURATION:PT30M",
-                        f"SUMMARY:{summary}", "BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:x", "TRIGGER:-PT15M", "END:VALARM",
-                        "END:VEVENT", "END:VCALENDAR", ""])
+from .conftest import future, ics
 
 
 def _retitle(ev, summary: str) -> None:
@@ -38,7 +22,7 @@ def _summaries(dav_user) -> list[str]:
 
 def _pushed(user, caldav_connect, dav_user, waiter, sync_state, title: str):
     conn = caldav_connect(user, dav_user)
-    r = user.rem.post("/v1/reminders", json={"title": title, "due_at": _future().isoformat(), "alarms": ["-15m"]})
+    r = user.rem.post("/v1/reminders", json={"title": title, "due_at": future(72).isoformat(), "alarms": ["-15m"]})
     assert r.status_code == 201, r.text
     diagnose = lambda: sync_state.describe(conn["id"])
     waiter(lambda: _summaries(dav_user) == [title], message="event written", diagnose=diagnose)
@@ -61,7 +45,7 @@ def test_an_eindr_edit_beats_a_deletion_in_the_calendar(make_user, caldav_connec
     got = user.rem.get(f"/v1/reminders/{reminder['id']}").json()
     assert got["status"] == "scheduled" and got["title"] == "Call the plumber at 9"
     waiter(lambda: sync_state.idle(conn["id"]), message="worker idle", diagnose=diagnose)
-    again = _sync(user, conn["id"])  # settled: the re-written event is linked, nothing more to do
+    again = user.sync(conn["id"])  # settled: the re-written event is linked, nothing more to do
     assert again["changes_in"] == 0 and again["changes_out"] == 0, again
     assert len(user.cal.get("/v1/calendar/conflicts").json()["items"]) == 1
 
@@ -81,7 +65,7 @@ def test_a_calendar_edit_beats_a_cancel_in_eindr(make_user, caldav_connect, dav_
     assert got["status"] == "scheduled" and got["title"] == "Pick up parcel at the post office"
     assert _summaries(dav_user) == ["Pick up parcel at the post office"]  # the event stays
     waiter(lambda: sync_state.idle(conn["id"]), message="worker idle", diagnose=diagnose)
-    assert _sync(user, conn["id"])["changes_out"] == 0
+    assert user.sync(conn["id"])["changes_out"] == 0
     assert _summaries(dav_user) == ["Pick up parcel at the post office"]
 
 
@@ -89,12 +73,12 @@ def test_an_imported_event_edited_after_its_reminder_was_deleted_comes_back(make
                                                                             sync_state, calendar_worker):
     user = make_user()
     conn = caldav_connect(user, dav_user)
-    dav_user.add(_ics("bday-1", "Buy a present", _future()))
-    _sync(user, conn["id"])
+    dav_user.add(ics("bday-1", "Buy a present", future(72)))
+    user.sync(conn["id"])
     [imported] = user.reminders()
     _retitle(dav_user.by_uid("bday-1"), "Buy a present for Sam")
     assert user.rem.delete(f"/v1/reminders/{imported['id']}").status_code == 204
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     # made again by this run's pull, or by the worker's run that the reminder.deleted event started
     back = waiter(lambda: [r for r in user.reminders() if r["title"] == "Buy a present for Sam"], message="reminder made again",
                   diagnose=lambda: sync_state.describe(conn["id"]))
@@ -115,7 +99,7 @@ def test_google_deletion_loses_to_an_eindr_edit(make_user, google_connect, gapi,
     conn = google_connect(user)
     cal = conn["username"]
     diagnose = lambda: sync_state.describe(conn["id"])
-    r = user.rem.post("/v1/reminders", json={"title": "Renew insurance", "due_at": _future(120).isoformat(), "alarms": ["-1d"]})
+    r = user.rem.post("/v1/reminders", json={"title": "Renew insurance", "due_at": future(120).isoformat(), "alarms": ["-1d"]})
     assert r.status_code == 201
     reminder = r.json()
 

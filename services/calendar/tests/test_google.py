@@ -6,14 +6,12 @@ documented wire format."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-
-def _future(hours: int = 48) -> datetime:
-    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0, second=0)
+from .conftest import future
 
 
 def _event(summary: str, start: datetime, *, minutes: list[int] | None = None, **extra) -> dict:
@@ -25,12 +23,6 @@ def _event(summary: str, start: datetime, *, minutes: list[int] | None = None, *
         body["reminders"] = {"useDefault": False}
     body.update(extra)
     return body
-
-
-def _sync(user, cid: str) -> dict:
-    r = user.cal.post(f"/v1/calendar/connections/{cid}/sync")
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def test_pkce_consent_url_and_encrypted_refresh_token(make_user, google_connect, gapi, db, fernet):
@@ -74,10 +66,10 @@ def test_incremental_sync_with_sync_token_both_directions_of_change(make_user, g
     user = make_user()
     conn = google_connect(user)
     PRIMARY = conn["username"]
-    start = _future()
+    start = future()
     created = gapi.post(f"/_test/calendars/{PRIMARY}/events", json=_event("Flight", start, minutes=[60, 1440])).json()
     gapi.post(f"/_test/calendars/{PRIMARY}/events", json=_event("No alarm", start))
-    run = _sync(user, conn["id"])
+    run = user.sync(conn["id"])
     assert run["status"] == "succeeded", run
     rems = user.reminders()
     assert [r["title"] for r in rems] == ["Flight"]
@@ -86,13 +78,13 @@ def test_incremental_sync_with_sync_token_both_directions_of_change(make_user, g
     assert datetime.fromisoformat(flight["due_at"]) == start
 
     gapi.patch(f"/_test/calendars/{PRIMARY}/events/{created['id']}", json={"summary": "Flight KL1234"})
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     lists = [e for e in gapi.get("/_test/state").json()["log"] if e["method"] == "GET" and e["path"] == f"/calendar/v3/calendars/{PRIMARY}/events"]
     assert "syncToken" not in lists[0]["query"] and all("syncToken" in e["query"] for e in lists[1:]) and len(lists) >= 2
     assert user.rem.get(f"/v1/reminders/{flight['id']}").json()["title"] == "Flight KL1234"
 
     gapi.delete(f"/_test/calendars/{PRIMARY}/events/{created['id']}")
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     assert user.rem.get(f"/v1/reminders/{flight['id']}").status_code == 404
 
 
@@ -100,17 +92,17 @@ def test_410_gone_means_full_resync(make_user, google_connect, gapi):
     user = make_user()
     conn = google_connect(user)
     PRIMARY = conn["username"]
-    start = _future()
+    start = future()
     a = gapi.post(f"/_test/calendars/{PRIMARY}/events", json=_event("A", start, minutes=[5])).json()
     gapi.post(f"/_test/calendars/{PRIMARY}/events", json=_event("B", start, minutes=[5])).json()
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     assert sorted(r["title"] for r in user.reminders()) == ["A", "B"]
     gapi.post(f"/_test/calendars/{PRIMARY}/invalidate-sync-tokens")
     # while the token is dead: A is deleted for good (the full list no longer has it) and C is added
     gapi.delete(f"/_test/calendars/{PRIMARY}/events/{a['id']}")
     gapi.post(f"/_test/calendars/{PRIMARY}/invalidate-sync-tokens")
     gapi.post(f"/_test/calendars/{PRIMARY}/events", json=_event("C", start, minutes=[5]))
-    run = _sync(user, conn["id"])
+    run = user.sync(conn["id"])
     assert run["status"] == "succeeded", run
     # this run or the worker's (woken by the push notifications of those changes) did it
     runs = user.cal.get(f"/v1/calendar/connections/{conn['id']}/runs").json()["items"]
@@ -123,7 +115,7 @@ def test_reminder_becomes_google_event_without_echo(make_user, google_connect, g
     user = make_user()
     conn = google_connect(user)
     PRIMARY = conn["username"]
-    r = user.rem.post("/v1/reminders", json={"title": "Pay rent", "due_at": _future(100).isoformat(), "alarms": ["-1d"]})
+    r = user.rem.post("/v1/reminders", json={"title": "Pay rent", "due_at": future(100).isoformat(), "alarms": ["-1d"]})
     assert r.status_code == 201, r.text
     reminder = r.json()
 
@@ -133,7 +125,7 @@ def test_reminder_becomes_google_event_without_echo(make_user, google_connect, g
 
     ev = waiter(written, message="event written to Google")
     assert ev["summary"] == "Pay rent" and ev["reminders"]["overrides"] == [{"method": "popup", "minutes": 1440}]
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     assert [x["id"] for x in user.reminders()] == [reminder["id"]]  # the event was not imported back
     assert len([e for e in gapi.get(f"/_test/calendars/{PRIMARY}/events").json() if e["status"] != "cancelled"]) == 1
 
@@ -146,7 +138,7 @@ def test_webhook_verifies_channel_and_token_and_queues_a_sync(make_user, google_
     user = make_user()
     conn = google_connect(user)
     PRIMARY = conn["username"]
-    _sync(user, conn["id"])  # creates the push channels
+    user.sync(conn["id"])  # creates the push channels
     row = db.execute("SELECT channel_id FROM calendar.calendars WHERE connection_id = %s AND remote_id = %s", (conn["id"], PRIMARY)).fetchone()
     channel = next(c for c in gapi.get("/_test/state").json()["channels"] if c["id"] == row[0])
     assert channel["token"] and len(channel["token"]) >= 32
@@ -189,7 +181,7 @@ def test_push_notification_drives_a_sync_end_to_end(make_user, google_connect, g
     waiter(lambda: user.cal.get(f"/v1/calendar/connections/{conn['id']}/runs").json()["items"], message="first run")
     waiter(lambda: _channel_for(gapi, PRIMARY) and user.cal.get(f"/v1/calendar/connections/{conn['id']}").json()["calendars"][0]["push_channel_expires_at"],
            message="channel")
-    gapi.post(f"/_test/calendars/{PRIMARY}/events", json=_event("Pushed", _future(), minutes=[10]))
+    gapi.post(f"/_test/calendars/{PRIMARY}/events", json=_event("Pushed", future(), minutes=[10]))
     waiter(lambda: [r for r in user.reminders() if r["title"] == "Pushed"], message="reminder from a push notification")
     notes = gapi.get("/_test/state").json()["notifications"]
     assert any(n.get("state") == "exists" and n.get("status") == 204 for n in notes)
@@ -199,10 +191,10 @@ def test_channels_are_renewed_before_they_expire_and_stopped_on_disconnect(make_
     user = make_user()
     conn = google_connect(user)
     PRIMARY = conn["username"]
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     old = db.execute("SELECT id, channel_id FROM calendar.calendars WHERE connection_id = %s AND remote_id = %s", (conn["id"], PRIMARY)).fetchone()
     db.execute("UPDATE calendar.calendars SET channel_expires_at = now() + interval '1 hour' WHERE id = %s", (old[0],))
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     new = db.execute("SELECT channel_id, channel_expires_at > now() + interval '6 days' FROM calendar.calendars WHERE id = %s", (old[0],)).fetchone()
     assert new[0] != old[1] and new[1] is True
     state = gapi.get("/_test/state").json()
@@ -219,9 +211,9 @@ def test_revoked_grant_marks_needs_reauth(make_user, google_connect, gapi, db):
     user = make_user()
     conn = google_connect(user)
     PRIMARY = conn["username"]
-    assert _sync(user, conn["id"])["status"] == "succeeded"
+    assert user.sync(conn["id"])["status"] == "succeeded"
     gapi.post(f"/_test/accounts/{PRIMARY.split('@')[0]}/revoke")
-    run = _sync(user, conn["id"])
+    run = user.sync(conn["id"])
     assert run["status"] == "failed", run
     got = user.cal.get(f"/v1/calendar/connections/{conn['id']}").json()
     assert got["status"] == "needs_reauth" and "connect Google again" in got["last_error"]
@@ -234,7 +226,7 @@ def test_access_token_is_refreshed_before_it_expires(make_user, google_connect, 
     conn = google_connect(user)
     db.execute("UPDATE calendar.connections SET access_expires_at = now() + interval '1 minute' WHERE id = %s", (conn["id"],))
     before = fernet.decrypt(bytes(db.execute("SELECT access_token_enc FROM calendar.connections WHERE id = %s", (conn["id"],)).fetchone()[0]))
-    assert _sync(user, conn["id"])["status"] == "succeeded"
+    assert user.sync(conn["id"])["status"] == "succeeded"
     row = db.execute("SELECT access_token_enc, access_expires_at > now() + interval '50 minutes' FROM calendar.connections WHERE id = %s",
                      (conn["id"],)).fetchone()
     assert fernet.decrypt(bytes(row[0])) != before and row[1] is True
@@ -248,7 +240,7 @@ def test_user_deleted_stops_channels_and_erases_connections(make_user, google_co
 
     user = make_user()
     conn = google_connect(user)
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     live = [c[0] for c in db.execute("SELECT channel_id FROM calendar.calendars WHERE connection_id = %s AND channel_id IS NOT NULL",
                                      (conn["id"],)).fetchall()]
     assert live

@@ -13,12 +13,6 @@ CRLF = "\r\n"
 ZONE = "Europe/Amsterdam"
 
 
-def _sync(user, cid: str) -> dict:
-    r = user.cal.post(f"/v1/calendar/connections/{cid}/sync")
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 def _naive(values) -> set[datetime]:
     return {datetime.fromisoformat(str(v)).replace(tzinfo=None) for v in values}
 
@@ -60,7 +54,7 @@ def test_caldav_override_becomes_its_own_reminder_and_the_series_skips_it(
     dav_user.add(_object(series,
                          _vevent("yoga-1", "Yoga (moved)", moved, rid=second),  # no alarm of its own: rings like its series
                          _vevent("yoga-1", "Yoga", third, rid=third, status="CANCELLED")))
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     diagnose = lambda: sync_state.describe(conn["id"])
 
     def mapped():
@@ -82,7 +76,7 @@ def test_caldav_override_becomes_its_own_reminder_and_the_series_skips_it(
     ev.data = _object(series, _vevent("yoga-1", "Yoga (moved)", later, rid=second),
                       _vevent("yoga-1", "Yoga", third, rid=third, status="CANCELLED"))
     ev.save()
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     waiter(lambda: datetime.fromisoformat(user.rem.get(f"/v1/reminders/{moved_rem['id']}").json()["local_due"]).replace(tzinfo=None) == later,
            message="moved occurrence's reminder follows", diagnose=diagnose)
     assert len(user.reminders()) == 2
@@ -102,7 +96,7 @@ def test_caldav_override_becomes_its_own_reminder_and_the_series_skips_it(
     assert data.count("LOCATION:Studio 2") == 3
     assert f"EXDATE;TZID={ZONE}:{_local(second)}" not in data  # an EXDATE would hide the override
     waiter(lambda: sync_state.idle(conn["id"]), message="worker idle", diagnose=diagnose)
-    again = _sync(user, conn["id"])
+    again = user.sync(conn["id"])
     assert again["changes_in"] == 0 and again["changes_out"] == 0, again
     assert len(user.reminders()) == 2
 
@@ -115,7 +109,7 @@ def test_caldav_override_becomes_its_own_reminder_and_the_series_skips_it(
     assert len(kept) == 2
     ev.data = text.split("BEGIN:VEVENT", 1)[0] + "".join(kept) + "END:VCALENDAR\n"
     ev.save()
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     waiter(lambda: user.rem.get(f"/v1/reminders/{moved_rem['id']}").status_code == 404, message="override reminder deleted",
            diagnose=diagnose)
     assert _naive(user.rem.get(f"/v1/reminders/{yoga['id']}").json()["exdates"]) == {third}
@@ -151,7 +145,7 @@ def test_google_instance_exceptions_map_to_the_series_and_their_own_reminders(
     moved = occ[1] + timedelta(hours=3)
     gapi.post(f"/_test/calendars/{cal}/events", json=_exception(master, occ[1], **_gevent("Standup (moved)", moved)))
     gapi.post(f"/_test/calendars/{cal}/events", json=_exception(master, occ[2], status="cancelled"))
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
 
     def mapped():
         rems = {r["title"]: r for r in user.reminders()}
@@ -165,7 +159,7 @@ def test_google_instance_exceptions_map_to_the_series_and_their_own_reminders(
     # another occurrence is cancelled later: an incremental page with the exception only;
     # the series is read again and skips it too
     gapi.post(f"/_test/calendars/{cal}/events", json=_exception(master, occ[3], status="cancelled"))
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     waiter(lambda: _naive(user.rem.get(f"/v1/reminders/{series['id']}").json()["exdates"])
            == {o.replace(tzinfo=None) for o in occ[1:4]}, message="series skips the new exception", diagnose=diagnose)
 
@@ -182,7 +176,7 @@ def test_google_instance_exceptions_map_to_the_series_and_their_own_reminders(
 
     # the moved instance is deleted in Google: its reminder goes; the series still skips it
     gapi.delete(f"/_test/calendars/{cal}/events/{master['id']}_{_utc(occ[1])}")
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     waiter(lambda: user.rem.get(f"/v1/reminders/{moved_rem['id']}").status_code == 404, message="exception's reminder deleted",
            diagnose=diagnose)
     assert occ[1].replace(tzinfo=None) in _naive(user.rem.get(f"/v1/reminders/{series['id']}").json()["exdates"])
@@ -190,7 +184,7 @@ def test_google_instance_exceptions_map_to_the_series_and_their_own_reminders(
     # an occurrence moved in Google, then its reminder cancelled in Eindr: the instance is
     # deleted in Google (that occurrence only), and the series keeps skipping it
     gapi.post(f"/_test/calendars/{cal}/events", json=_exception(master, occ[4], **_gevent("Standup (late)", occ[4] + timedelta(hours=5))))
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     late = waiter(lambda: [r for r in user.reminders() if r["title"] == "Standup (late)"], message="second exception imported",
                   diagnose=diagnose)[0]
     waiter(lambda: sync_state.idle(conn["id"]), message="worker idle", diagnose=diagnose)
@@ -202,6 +196,6 @@ def test_google_instance_exceptions_map_to_the_series_and_their_own_reminders(
 
     waiter(instance_status, message="instance deleted in Google, series kept", diagnose=diagnose)
     waiter(lambda: sync_state.idle(conn["id"]), message="worker idle", diagnose=diagnose)
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     assert occ[4].replace(tzinfo=None) in _naive(user.rem.get(f"/v1/reminders/{series['id']}").json()["exdates"])
     assert user.rem.get(f"/v1/reminders/{series['id']}").json()["status"] == "scheduled"

@@ -4,24 +4,9 @@ through the API makes a list older than a few minutes stale at once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-
-def _future(hours: int = 48) -> datetime:
-    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0, second=0)
-
-
-def _sync(user, cid: str) -> dict:
-    r = user.cal.post(f"/v1/calendar/connections/{cid}/sync")
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _ics(uid: str, summary: str, start: datetime) -> str:
-    return "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", "BEGIN:VEVENT", f"UID:{uid}",
-                        f"DTSTAMP:{datetime.now(UTC):%Y%m%dT%H%M%SZ}", f"DTSTART:{start:%Y%m%dT%H%M%SZ}", "DURATION:PT30M",
-                        f"SUMMARY:{summary}", "BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:x", "TRIGGER:-PT5M", "END:VALARM",
-                        "END:VEVENT", "END:VCALENDAR", ""])
+from .conftest import future, ics
 
 
 def _age_calendar_list(db, connection_id: str, minutes: int) -> None:
@@ -35,7 +20,7 @@ def test_caldav_calendar_created_after_connecting_shows_up_when_the_connections_
     conn = caldav_connect(user, dav_user)
     assert [c["name"] for c in conn["calendars"]] == ["Personal"]
     work = dav_user.client.principal().make_calendar(name="Work")
-    work.add_event(_ics("work-1", "Quarterly review", _future()))
+    work.add_event(ics("work-1", "Quarterly review", future(), alarm="-PT5M"))
 
     # a list read a minute ago is fresh: reading the connections changes nothing
     _age_calendar_list(db, conn["id"], 1)
@@ -44,7 +29,7 @@ def test_caldav_calendar_created_after_connecting_shows_up_when_the_connections_
     _age_calendar_list(db, conn["id"], 10)
     listed = user.cal.get("/v1/calendar/connections").json()["items"][0]
     assert listed["calendars_checked_at"] is None
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     got = user.cal.get(f"/v1/calendar/connections/{conn['id']}").json()
     cals = {c["name"]: c for c in got["calendars"]}
     assert set(cals) == {"Personal", "Work"} and got["calendars_checked_at"] is not None
@@ -54,7 +39,7 @@ def test_caldav_calendar_created_after_connecting_shows_up_when_the_connections_
     # the calendar is deleted on the server: it leaves the connection, its reminders stay
     work.delete()
     _age_calendar_list(db, conn["id"], 120)  # older than EINDR_CALENDAR_REDISCOVER_S: the run reads the list itself
-    run = _sync(user, conn["id"])
+    run = user.sync(conn["id"])
     assert run["status"] == "succeeded", run
     got = user.cal.get(f"/v1/calendar/connections/{conn['id']}").json()
     assert [c["name"] for c in got["calendars"]] == ["Personal"] and got["calendars"][0]["is_target"]
@@ -69,11 +54,11 @@ def test_google_calendar_created_after_connecting_is_synced_with_its_own_channel
     gapi.post(f"/_test/accounts/{account}/calendars", json={"id": new_id, "summary": "Trips"})
     gapi.post(f"/_test/accounts/{account}/calendars", json={"id": f"shared.{conn['username']}", "summary": "Shared", "accessRole": "reader"})
     gapi.post(f"/_test/calendars/{new_id}/events", json={
-        "summary": "Flight to Lisbon", "start": {"dateTime": _future().isoformat().replace("+00:00", "Z")},
-        "end": {"dateTime": (_future() + timedelta(hours=2)).isoformat().replace("+00:00", "Z")},
+        "summary": "Flight to Lisbon", "start": {"dateTime": future().isoformat().replace("+00:00", "Z")},
+        "end": {"dateTime": (future() + timedelta(hours=2)).isoformat().replace("+00:00", "Z")},
         "reminders": {"useDefault": False, "overrides": [{"method": "popup", "minutes": 120}]}})
     _age_calendar_list(db, conn["id"], 120)
-    _sync(user, conn["id"])
+    user.sync(conn["id"])
     got = user.cal.get(f"/v1/calendar/connections/{conn['id']}").json()
     cals = {c["remote_id"]: c for c in got["calendars"]}
     assert new_id in cals and f"shared.{conn['username']}" not in cals  # read-only calendars stay out, as at connect time

@@ -8,19 +8,11 @@ import os
 import time
 
 from eindr_common import events as ev
+from eindr_common.testing import eventually
 
 
 def sha(identifier: str) -> str:
     return hashlib.sha256(identifier.encode()).hexdigest()
-
-
-def wait_for(predicate, timeout_s: float = 15.0):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def random_hashes(n: int) -> list[str]:
@@ -118,7 +110,7 @@ def test_user_deleted_erases_relations_and_tells_friends(friends, befriend, rds,
             n += db.execute(f"SELECT count(*) FROM friends.{table} WHERE {cols[0]} = %s OR {cols[1]} = %s", (a.uid, a.uid)).fetchone()[0]
         return n == 0
 
-    assert wait_for(gone)
+    assert eventually(gone)
     assert b.get("/v1/friends").json()["items"] == []
     assert b.get(f"/internal/friends/{b.uid}/ledger-peers").json()["peers"] == []
     assert c.get("/v1/friends/invites").json()["items"] == []

@@ -4,20 +4,11 @@ sees nothing; friends down degrades honestly; user.deleted erases and unmirrors.
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 from eindr_common import events as ev
 from eindr_common.localstack import free_port
-
-
-def wait_for(predicate, timeout_s: float = 15.0):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
+from eindr_common.testing import eventually
 
 
 def balance(client, contact: str, currency: str = "USD"):
@@ -208,7 +199,7 @@ def test_user_deleted_erases_own_ledger_and_unmirrors_friends_entries(ledger, be
         linked = db.execute("SELECT count(*) FROM ledger.entries WHERE counterparty_user_id = %s OR created_by = %s OR voided_by = %s", (gone.uid,) * 3).fetchone()[0]
         return owned == 0 and linked == 0
 
-    assert wait_for(erased)
+    assert eventually(erased)
     assert db.execute("SELECT count(*) FROM ledger.audit_log WHERE actor = %s OR subject = %s", (gone.uid, gone.uid)).fetchone()[0] == 0
     got = friend.get(f"/v1/ledger/entries/{about['id']}").json()
     assert got["counterparty"]["user_id"] is None and got["counterparty"]["name"] == "Gina" and got["contact"] == "name:gina"

@@ -11,6 +11,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from eindr_common import sharing
+
 MAX_TITLE = 200
 MAX_TEXT = 20_000
 MAX_TAGS = 20
@@ -178,18 +180,9 @@ def signature_ok(secret: str, note_id: str, key: str, expires: int, signature: s
 # ("edit" or "view", from the friends service). Sharing grants reading; "edit" adds changing
 # title, text and tags. Deleting, re-transcribing and sharing further stay the owner's.
 
-ACCESS_LEVELS = ("owner", "edit", "view")
+ACCESS_LEVELS = sharing.ACCESS_LEVELS
 ACTIONS = ("read", "edit", "delete", "retry")
-_ALLOWED = {
-    "owner": frozenset(ACTIONS),
-    "edit": frozenset({"read", "edit"}),
-    "view": frozenset({"read"}),
-}
-
-
-def permits(access: str, action: str) -> bool:
-    """Whether ``access`` allows ``action`` (unknown access or action: no)."""
-    return action in _ALLOWED.get(access, frozenset())
+permits = sharing.SharedAccess(ACTIONS).permits
 
 
 # --- search -----------------------------------------------------------------------------

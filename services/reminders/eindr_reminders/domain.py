@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dateutil.rrule import rrule, rrulestr
+from eindr_common import sharing
 
 MAX_RRULE_LEN = 1000
 MAX_ALARMS = 10
@@ -449,15 +450,6 @@ def search_grams(*texts: str | None) -> list[str]:
 # ends or steers the owner's reminder (delete, cancel, snooze, complete, reopen, refuse) and
 # sharing it further stay the owner's.
 
-ACCESS_LEVELS = ("owner", "edit", "view")
+ACCESS_LEVELS = sharing.ACCESS_LEVELS
 ACTIONS = ("read", "edit", "delete", "cancel", "snooze", "complete", "reopen", "refuse")
-_ALLOWED = {
-    "owner": frozenset(ACTIONS),
-    "edit": frozenset({"read", "edit"}),
-    "view": frozenset({"read"}),
-}
-
-
-def permits(access: str, action: str) -> bool:
-    """Whether ``access`` allows ``action`` (unknown access or action: no)."""
-    return action in _ALLOWED.get(access, frozenset())
+permits = sharing.SharedAccess(ACTIONS).permits
