@@ -63,10 +63,17 @@ async def delete_connection(conn: asyncpg.Connection, user_id: str, connection_i
     return (await conn.execute("DELETE FROM calendar.connections WHERE id = $1 AND user_id = $2", connection_id, user_id)) != "DELETE 0"
 
 
+# A requested sync makes a connection due now, unless it is backing off after failed runs:
+# then its retry (on the backoff schedule) serves the request, and a server that is down is
+# not called again on every reminder change or webhook.
+_DUE_NOW = "next_sync_at = CASE WHEN failures > 0 THEN next_sync_at ELSE LEAST(next_sync_at, now()) END"
+
+
 async def request_sync(conn: asyncpg.Connection, connection_id: uuid.UUID) -> None:
-    """Due now. Call it *after* the change it announces has committed (never inside that
-    transaction): a run compares ``requested_at`` with its own start to know whether it may
-    have missed the change, and ``now()`` is the start of the calling transaction."""
+    """Due now (see ``_DUE_NOW``). Call it *after* the change it announces has committed
+    (never inside that transaction): a run compares ``requested_at`` with its own start to
+    know whether it may have missed the change, and ``now()`` is the start of the calling
+    transaction."""
     await request_syncs(conn, [connection_id])
 
 
@@ -74,8 +81,8 @@ async def rediscover_soon(conn: asyncpg.Connection, user_id: str, older_than_s: 
     """The user's active connections whose calendar list is older than ``older_than_s``:
     forget when it was read (the next run reads it again) and make them due."""
     rows = await conn.fetch(
-        """
-        UPDATE calendar.connections SET calendars_checked_at = NULL, next_sync_at = LEAST(next_sync_at, now()), requested_at = now()
+        f"""
+        UPDATE calendar.connections SET calendars_checked_at = NULL, {_DUE_NOW}, requested_at = now()
         WHERE user_id = $1 AND status = 'active'
           AND (calendars_checked_at IS NULL OR calendars_checked_at < now() - make_interval(secs => $2))
         RETURNING id
@@ -89,7 +96,7 @@ async def request_syncs(conn: asyncpg.Connection, connection_ids: list[uuid.UUID
     if not connection_ids:
         return
     await conn.execute(
-        "UPDATE calendar.connections SET next_sync_at = LEAST(next_sync_at, now()), requested_at = now() "
+        f"UPDATE calendar.connections SET {_DUE_NOW}, requested_at = now() "
         "WHERE id = ANY($1::uuid[]) AND status = 'active'",
         list(connection_ids),
     )
@@ -113,18 +120,21 @@ async def claim_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> lis
 
 async def finish_lease(conn: asyncpg.Connection, connection_id: uuid.UUID, *, ok: bool, next_in_s: float,
                        error: str | None, run_started: datetime, status: str | None = None) -> None:
-    """After a run: the next one is due after ``next_in_s`` (interval or backoff), or at
-    once when a webhook / reminder change asked for a sync after this run started
-    (``run_started`` is the database's clock, like ``requested_at``), or when a successful
-    run leaves queued reminder changes it never attempted (queued after it read the queue,
-    or beyond its batch)."""
+    """After a run: the next one is due after ``next_in_s`` (interval or backoff). After a
+    successful run it is due at once when a webhook / reminder change asked for a sync after
+    the run started (``run_started`` is the database's clock, like ``requested_at``), or when
+    the run left queued reminder changes it never attempted (queued after it read the queue,
+    or beyond its batch). After a failed run the backoff holds: a busy user's reminder
+    changes must not retry a server that is down on every change; the request stays and
+    the next run serves it."""
     await conn.execute(
         """
         UPDATE calendar.connections SET
             lease_until = NULL,
             next_sync_at = CASE
+                WHEN NOT $3 THEN now() + make_interval(secs => $2)
                 WHEN requested_at > $5 THEN now()
-                WHEN $3 AND EXISTS (SELECT 1 FROM calendar.outbound o WHERE o.connection_id = $1 AND o.attempts = 0) THEN now()
+                WHEN EXISTS (SELECT 1 FROM calendar.outbound o WHERE o.connection_id = $1 AND o.attempts = 0) THEN now()
                 ELSE now() + make_interval(secs => $2) END,
             failures = CASE WHEN $3 THEN 0 ELSE failures + 1 END,
             last_error = $4,
